@@ -1,0 +1,33 @@
+"""Settings of one sandbox: where it listens, who it pretends to be, and its quotas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivs_widgets import constants as c
+
+
+@dataclass
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    #: Control-plane (HTTP) port; 0 picks a free one. The messaging port defaults to a free one.
+    port: int = 0
+    messaging_port: int = 0
+    region: str = c.SANDBOX_REGION
+    account_id: str = c.SANDBOX_ACCOUNT_ID
+    access_key_id: str = c.SANDBOX_ACCESS_KEY_ID
+    secret_access_key: str = c.SANDBOX_SECRET_ACCESS_KEY
+    #: Refuse requests that are not SigV4-signed with the credentials above, as AWS does.
+    require_signature: bool = True
+    #: sqlite file keeping rooms, logging configurations and tags across restarts (None: memory).
+    state_path: Path | None = None
+    token_lifetime_seconds: float = c.DEFAULT_TOKEN_LIFETIME_SECONDS
+    quota_rooms: int = c.QUOTA_ROOMS
+    quota_logging_configurations: int = c.QUOTA_LOGGING_CONFIGURATIONS
+    #: Requests per second allowed for the control-plane operations that reach live chat.
+    quota_tps: dict[str, int] = field(default_factory=lambda: {
+        "DeleteMessage": c.QUOTA_TPS_DELETE_MESSAGE,
+        "DisconnectUser": c.QUOTA_TPS_DISCONNECT_USER,
+        "SendEvent": c.QUOTA_TPS_SEND_EVENT,
+    })

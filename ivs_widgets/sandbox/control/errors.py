@@ -1,0 +1,53 @@
+"""Control-plane errors in the wire shape botocore parses (status, ``x-amzn-ErrorType``, body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error response: its name, HTTP status, message and the modeled fields of that error."""
+
+    def __init__(self, code: str, status: int, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        return {"__type": self.code, "message": self.message, **self.fields}
+
+
+def validation_error(message: str, field: str | None = None, reason: str = "FIELD_VALIDATION_FAILED") -> ApiError:
+    """ValidationException; ``field`` names the member in ``fieldList`` as the service does."""
+    fields: dict[str, Any] = {"reason": reason}
+    if field is not None:
+        fields["fieldList"] = [{"name": field, "message": message}]
+    return ApiError("ValidationException", 400, message, **fields)
+
+
+def not_found(resource_id: str, what: str = "Room") -> ApiError:
+    # The model's ResourceType enum has one value, ROOM, used for every resource kind.
+    return ApiError("ResourceNotFoundException", 404, f"{what} not found: {resource_id}",
+                    resourceId=resource_id, resourceType="ROOM")
+
+
+def conflict(resource_id: str, message: str) -> ApiError:
+    return ApiError("ConflictException", 409, message, resourceId=resource_id, resourceType="ROOM")
+
+
+def quota_exceeded(resource_id: str, limit: int, what: str) -> ApiError:
+    return ApiError("ServiceQuotaExceededException", 402,
+                    f"Service quota exceeded: at most {limit} {what} per account per region",
+                    resourceId=resource_id, resourceType="ROOM", limit=limit)
+
+
+def throttled(resource_id: str, limit: int, operation: str) -> ApiError:
+    return ApiError("ThrottlingException", 429, f"Rate exceeded: {operation} allows {limit} requests per second",
+                    resourceId=resource_id, resourceType="ROOM", limit=limit)
+
+
+def access_denied(code: str, message: str) -> ApiError:
+    """Authentication failures; AWS names them outside the model (e.g. InvalidSignatureException)."""
+    return ApiError(code, 403, message)

@@ -1,0 +1,164 @@
+"""Run the sandbox: the control plane (HTTP) and the messaging endpoint (WebSocket) on one loop.
+
+``Sandbox`` runs that loop on a daemon thread so a notebook kernel or a test keeps its own loop
+free; ``ivs-sandbox`` runs the same ``serve`` coroutine in the foreground.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import ssl
+import threading
+from dataclasses import replace
+from typing import Any, Awaitable, Callable, TypeVar
+
+import tornado.httpserver
+import tornado.netutil
+
+from ivs_widgets.sandbox.config import SandboxConfig
+from ivs_widgets.sandbox.control.http import application
+from ivs_widgets.sandbox.control.operations import ControlPlane
+from ivs_widgets.sandbox.messaging import MessagingServer, ReviewHandler
+from ivs_widgets.sandbox.state import State
+
+log = logging.getLogger("ivs_widgets.sandbox")
+T = TypeVar("T")
+
+
+class Sandbox:
+    """A local Amazon IVS Chat: ``with Sandbox() as sb: sb.client().create_room()``."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, ssl_context: ssl.SSLContext | None = None,
+                 **settings: Any) -> None:
+        self.config = replace(config or SandboxConfig(), **settings)
+        self.ssl_context = ssl_context
+        self.state = State(self.config.state_path)
+        self.messaging = MessagingServer(self.state, self.config)
+        self.control = ControlPlane(self.state, self.config, live=self.messaging)
+        self.port = 0
+        self.messaging_port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._http: tornado.httpserver.HTTPServer | None = None
+
+    # -- endpoints ---------------------------------------------------------------------------
+    @property
+    def control_endpoint(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{_host_for_url(self.config.host)}:{self.port}"
+
+    @property
+    def messaging_endpoint(self) -> str:
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://{_host_for_url(self.config.host)}:{self.messaging_port}"
+
+    @property
+    def region(self) -> str:
+        return self.config.region
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point plain boto3 and the AWS CLI in another shell at this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL_IVSCHAT": self.control_endpoint,
+            "AWS_ACCESS_KEY_ID": self.config.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.config.secret_access_key,
+            "AWS_DEFAULT_REGION": self.config.region,
+        }
+
+    def client(self, **kwargs: Any) -> Any:
+        """A boto3 ``ivschat`` client already pointed at and signed for this sandbox."""
+        import boto3  # imported here: the sandbox itself starts without boto3
+
+        return boto3.client(
+            "ivschat", endpoint_url=self.control_endpoint, region_name=self.config.region,
+            aws_access_key_id=self.config.access_key_id, aws_secret_access_key=self.config.secret_access_key,
+            **kwargs)
+
+    def register_lambda(self, arn: str, handler: ReviewHandler) -> None:
+        """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
+        self.messaging.register_lambda(arn, handler)
+
+    # -- running -----------------------------------------------------------------------------
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve both endpoints until ``stop()``; ``ready`` is called once both accept connections."""
+        self._stopping = asyncio.Event()
+        self._http = tornado.httpserver.HTTPServer(application(self.control), ssl_options=self.ssl_context,
+                                                   max_body_size=64 * 1024 * 1024, xheaders=False)
+        sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
+        self._http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self.messaging_port = await self.messaging.start(self.config.host, self.config.messaging_port,
+                                                         self.ssl_context)
+        if ready is not None:
+            ready()
+        try:
+            await self._stopping.wait()
+        finally:
+            self._http.stop()
+            await self.messaging.stop()
+            await self._http.close_all_connections()
+            self.state.close()
+
+    def start(self) -> "Sandbox":
+        """Start serving on a background thread; returns once both endpoints accept connections."""
+        if self._thread is not None:
+            return self
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(self.serve(ready=started.set))
+            except BaseException as exc:  # report start-up failures to the caller
+                failure.append(exc)
+                started.set()
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="ivs-sandbox", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and both endpoints; safe to call twice."""
+        if self._thread is None or self._loop is None:
+            return
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=10)
+        self._thread = None
+
+    def run(self, coro: Awaitable[T], timeout: float = 30) -> T:
+        """Run a coroutine on the sandbox's loop from another thread and wait for its result."""
+        assert self._loop is not None, "sandbox is not running"
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    def request_stop(self) -> None:
+        """Ask a foreground ``serve()`` to finish (signal handlers call this)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        running = "running" if self._thread is not None else "stopped"
+        return f"<Sandbox {running} control={self.control_endpoint} messaging={self.messaging_endpoint}>"
+
+
+def _host_for_url(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
