@@ -195,14 +195,21 @@ class ControlPlane:
     # -- chat --------------------------------------------------------------------------------
     def CreateChatToken(self, p: Params) -> Params:
         room = self._room(p["roomIdentifier"])
+        minutes = p.get("sessionDurationInMinutes", c.DEFAULT_SESSION_DURATION_MINUTES)
+        return self.mint_token(room["arn"], p["userId"], p.get("capabilities", []), p.get("attributes", {}),
+                               session_seconds=minutes * 60)
+
+    def mint_token(self, room_arn: str, user_id: str, capabilities: list[str] | tuple[str, ...] = (),
+                   attributes: dict[str, str] | None = None, *, session_seconds: float,
+                   token_seconds: float | None = None) -> Params:
+        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions."""
         issued = time.time()
-        session_minutes = p.get("sessionDurationInMinutes", c.DEFAULT_SESSION_DURATION_MINUTES)
         claims = tokens.TokenClaims(
-            room_arn=room["arn"], user_id=p["userId"],
-            capabilities=tuple(dict.fromkeys(p.get("capabilities", []))),
-            attributes=p.get("attributes", {}), issued_at=issued,
-            token_expires_at=issued + self.config.token_lifetime_seconds,
-            session_expires_at=issued + session_minutes * 60,
+            room_arn=room_arn, user_id=user_id, capabilities=tuple(dict.fromkeys(capabilities)),
+            attributes=dict(attributes or {}), issued_at=issued,
+            token_expires_at=issued + (self.config.token_lifetime_seconds if token_seconds is None
+                                       else token_seconds),
+            session_expires_at=issued + session_seconds,
         )
         return {
             "token": tokens.mint(claims, self.state.token_secret),
