@@ -125,7 +125,7 @@ class MessagingServer:
         await connection.close(1000, "session expired")
 
     async def _handle(self, connection: ServerConnection, claims: tokens.TokenClaims, raw: str | bytes) -> None:
-        if len(raw) > MAX_FRAME_BYTES:
+        if len(raw.encode() if isinstance(raw, str) else raw) > MAX_FRAME_BYTES:
             raise frames.FrameError(f"frame is larger than {MAX_FRAME_BYTES} bytes", 413)
         request = frames.parse_request(raw)
         room = self.state.get(ROOM, claims.room_arn)

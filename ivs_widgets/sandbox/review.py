@@ -8,6 +8,7 @@ invalid, the room's ``fallbackResult`` decides, and the original content is kept
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ class ReviewHandlers:
             log.warning("no review handler registered for %s; applying fallback", room_handler["uri"])
             return fallback
         try:
-            result = await asyncio.wait_for(_invoke(handler, event), self.timeout)
+            # A Lambda gets a serialised copy: editing the event must not touch the message or the token.
+            result = await asyncio.wait_for(_invoke(handler, copy.deepcopy(event)), self.timeout)
         except asyncio.TimeoutError:
             log.warning("review handler %s took longer than %.0f ms; applying fallback",
                         room_handler["uri"], self.timeout * 1000)

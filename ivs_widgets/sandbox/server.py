@@ -22,6 +22,7 @@ from ivs_widgets.sandbox.control.http import application
 from ivs_widgets.sandbox.control.operations import ControlPlane
 from ivs_widgets.sandbox.messaging import MessagingServer, ReviewHandler
 from ivs_widgets.sandbox.state import State
+from ivs_widgets.sandbox.stream import HlsTestStream
 
 log = logging.getLogger("ivs_widgets.sandbox")
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._stream: HlsTestStream | None = None
 
     # -- endpoints ---------------------------------------------------------------------------
     @property
@@ -76,6 +78,12 @@ class Sandbox:
             "ivschat", endpoint_url=self.control_endpoint, region_name=self.config.region,
             aws_access_key_id=self.config.access_key_id, aws_secret_access_key=self.config.secret_access_key,
             **kwargs)
+
+    def start_test_stream(self) -> str:
+        """Start the local live HLS test stream (once) for the player panel; ``stop()`` ends it."""
+        if self._stream is None:
+            self._stream = HlsTestStream()
+        return self._stream.start()
 
     def register_lambda(self, arn: str, handler: ReviewHandler) -> None:
         """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
@@ -128,7 +136,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Close every connection and both endpoints; safe to call twice."""
+        """Close every connection and both endpoints, and the test stream; safe to call twice."""
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
         if self._thread is None or self._loop is None:
             return
         if self._stopping is not None:

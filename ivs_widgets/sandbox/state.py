@@ -74,9 +74,11 @@ class State:
         with self._lock:
             return len(self._resources[kind])
 
-    def put(self, kind: str, resource: Resource) -> None:
-        """Insert or replace; stamps the ordering key so ListRooms sorts by latest update."""
-        resource["_order"] = time.time_ns()
+    def put(self, kind: str, resource: Resource, *, updated: bool = True) -> None:
+        """Insert or replace. ``updated`` stamps the ordering key so ListRooms sorts by latest update;
+        changes that leave updateTime alone (tags) keep the resource's place."""
+        if updated or "_order" not in resource:
+            resource["_order"] = time.time_ns()
         with self._lock:
             self._resources[kind][resource["arn"]] = copy.deepcopy(resource)
             if self._db is not None:

@@ -17,6 +17,7 @@ from ivs_widgets import constants as c
 from ivs_widgets.sandbox import ids, tokens
 from ivs_widgets.sandbox.config import SandboxConfig
 from ivs_widgets.sandbox.control import errors
+from ivs_widgets.sandbox.control.validation import service_model
 from ivs_widgets.sandbox.ratelimit import RateWindow
 from ivs_widgets.sandbox.state import LOGGING_CONFIGURATION, ROOM, Resource, State
 
@@ -246,17 +247,18 @@ class ControlPlane:
     def TagResource(self, p: Params) -> Params:
         kind, resource = self._tagged(p["resourceArn"])
         merged = {**resource["tags"], **p["tags"]}
-        if len(merged) > 50:
-            raise errors.validation_error("A resource can have at most 50 tags", field="tags")
+        limit = service_model().shape_for("Tags").metadata["max"]
+        if len(merged) > limit:
+            raise errors.validation_error(f"A resource can have at most {limit} tags", field="tags")
         resource["tags"] = merged
-        self.state.put(kind, resource)
+        self.state.put(kind, resource, updated=False)
         return {}
 
     def UntagResource(self, p: Params) -> Params:
         kind, resource = self._tagged(p["resourceArn"])
         for key in p["tagKeys"]:
             resource["tags"].pop(key, None)
-        self.state.put(kind, resource)
+        self.state.put(kind, resource, updated=False)
         return {}
 
 
@@ -276,7 +278,7 @@ def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]
             start = next(i for i, r in enumerate(items) if (r["_order"], r["arn"]) < (cursor[0], cursor[1]))
         except StopIteration:
             start = len(items)
-        except (ValueError, TypeError, IndexError, binascii.Error):
+        except (ValueError, TypeError, IndexError, KeyError, binascii.Error):
             raise errors.validation_error("The nextToken is not valid", field="nextToken") from None
     size = p.get("maxResults", 50)
     page = items[start:start + size]
