@@ -1,0 +1,82 @@
+"""The one switch: the local sandbox (default) or Amazon IVS Chat on AWS.
+
+A notebook's first cell is ``backend = ivs_widgets.backend.connect()``; everything after it is the
+same for both. ``IVS_BACKEND=aws`` (or ``connect("aws")``) uses the standard AWS configuration
+(region, credentials, profiles) exactly as boto3 and the AWS CLI do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ivs_widgets.chat.room import ChatToken
+from ivs_widgets.constants import AWS_MESSAGING_ENDPOINT
+from ivs_widgets.sandbox import Sandbox
+
+BACKEND_VARIABLE = "IVS_BACKEND"
+SANDBOX, AWS = "sandbox", "aws"
+
+
+@dataclass
+class Backend:
+    """Where chat lives: a boto3 ``ivschat`` client and the messaging endpoint that goes with it."""
+
+    kind: str
+    region: str
+    client: Any
+    messaging_url: str
+    sandbox: Sandbox | None = field(default=None, repr=False)
+
+    def token_provider(self, room_arn: str, user_id: str, capabilities: Iterable[str] = (),
+                       attributes: dict[str, str] | None = None,
+                       session_duration_minutes: int | None = None) -> Callable[[], ChatToken]:
+        """A provider that mints a fresh token with CreateChatToken each time a connection needs one.
+
+        In a real app this call runs on your server: the browser never holds AWS credentials.
+        """
+        request: dict[str, Any] = {"roomIdentifier": room_arn, "userId": user_id,
+                                   "capabilities": list(capabilities)}
+        if attributes:
+            request["attributes"] = attributes
+        if session_duration_minutes is not None:
+            request["sessionDurationInMinutes"] = session_duration_minutes
+
+        def provide() -> ChatToken:
+            return ChatToken.from_response(self.client.create_chat_token(**request))
+
+        return provide
+
+    def __repr__(self) -> str:
+        where = "local sandbox" if self.kind == SANDBOX else "Amazon IVS Chat on AWS"
+        return (f"Backend({where}, region={self.region}, control={self.client.meta.endpoint_url}, "
+                f"messaging={self.messaging_url})")
+
+    def close(self) -> None:
+        """Stop what ``connect`` started (the embedded sandbox); nothing to do on AWS."""
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(kind: str | None = None, *, region: str | None = None, **sandbox_settings: Any) -> Backend:
+    """The backend named by ``kind``, else by ``$IVS_BACKEND``, else the local sandbox."""
+    kind = (kind or os.environ.get(BACKEND_VARIABLE) or SANDBOX).lower()
+    if kind == SANDBOX:
+        if region is not None:
+            sandbox_settings["region"] = region
+        sandbox = Sandbox(**sandbox_settings).start()
+        return Backend(SANDBOX, sandbox.region, sandbox.client(), sandbox.messaging_endpoint, sandbox)
+    if kind == AWS:
+        import boto3
+
+        client = boto3.client("ivschat", region_name=region)
+        resolved = client.meta.region_name
+        return Backend(AWS, resolved, client, AWS_MESSAGING_ENDPOINT.format(region=resolved))
+    raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")

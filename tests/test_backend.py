@@ -1,0 +1,44 @@
+"""The one switch between the embedded sandbox and AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivs_widgets.backend import AWS, SANDBOX, connect
+from ivs_widgets.chat import BackgroundChatRoom
+
+
+def test_default_is_a_running_sandbox_whose_tokens_open_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    with connect() as backend:
+        assert backend.kind == SANDBOX
+        assert backend.messaging_url.startswith("ws://127.0.0.1:")
+        assert "local sandbox" in repr(backend)
+        room = backend.client.create_room(name="switch")
+        provider = backend.token_provider(room["arn"], "alice", ["SEND_MESSAGE"], {"displayName": "Alice"},
+                                          session_duration_minutes=5)
+        chat = BackgroundChatRoom(backend.messaging_url, provider)
+        try:
+            chat.connect()
+            echo = chat.send_message("hello")
+        finally:
+            chat.close()
+        assert (echo.content, echo.sender.user_id, echo.sender.attributes) == ("hello", "alice",
+                                                                                {"displayName": "Alice"})
+    assert "stopped" in repr(backend.sandbox)  # leaving the block stopped the embedded sandbox
+
+
+def test_aws_backend_uses_the_standard_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVS_BACKEND", "aws")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    backend = connect()
+    assert backend.kind == AWS and backend.sandbox is None
+    assert backend.region == "eu-west-1"
+    assert backend.messaging_url == "wss://edge.ivschat.eu-west-1.amazonaws.com"
+    assert backend.client.meta.endpoint_url == "https://ivschat.eu-west-1.amazonaws.com"
+    backend.close()  # nothing to stop on AWS
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'local'"):
+        connect("local")
