@@ -1,0 +1,170 @@
+"""``ivs-sandbox`` as a user runs it: a real process, its printed lines, boto3 configured only by them."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from websockets.sync.client import connect
+
+from ivs_widgets.chat import frames
+from ivs_widgets.cli import READY
+
+START_TIMEOUT = 30
+STOP_TIMEOUT = 15
+#: The console script pip installed next to this interpreter (what a user types).
+IVS_SANDBOX = [str(Path(sys.executable).with_name("ivs-sandbox"))]
+MODULE = [sys.executable, "-m", "ivs_widgets.sandbox"]
+
+
+class Running:
+    """A started ``ivs-sandbox`` process and what it printed up to its ready line."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        try:
+            self.printed = self._read_until_ready()
+        except BaseException:
+            self.kill()
+            raise
+        self.environment = dict(_parse_export(line) for line in self.printed if line.startswith("export "))
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def _read_until_ready(self) -> list[str]:
+        printed: list[str] = []
+        while True:
+            try:
+                line = self._lines.get(timeout=START_TIMEOUT)
+            except queue.Empty:
+                raise AssertionError(f"no ready line within {START_TIMEOUT} s: {printed}") from None
+            if line is None:
+                raise AssertionError(f"ivs-sandbox exited before it was ready: {printed} {self.stderr()}")
+            printed.append(line)
+            if line.startswith(READY):
+                return printed
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stderr(self) -> str:
+        """Everything the process wrote to stderr, once it has exited."""
+        self.process.wait(timeout=STOP_TIMEOUT)
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _parse_export(line: str) -> tuple[str, str]:
+    name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
+    return name, value
+
+
+@pytest.fixture
+def start() -> Iterator[Any]:
+    started: list[Running] = []
+
+    def run(*args: str, command: list[str] = IVS_SANDBOX) -> Running:
+        started.append(Running([*command, *args]))
+        return started[-1]
+
+    yield run
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def shell_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Apply printed ``export`` lines as a fresh shell would: no other AWS setting may leak in."""
+
+    def apply(environment: dict[str, str]) -> Any:
+        for name in list(os.environ):
+            if name.startswith("AWS_"):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return boto3.session.Session().client("ivschat")
+
+    return apply
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_printed_exports_are_all_boto3_needs(start: Any, shell_env: Any, signum: int) -> None:
+    sandbox = start("--port", "0")
+    control = next(line.split()[-1] for line in sandbox.printed if line.startswith("control plane"))
+    messaging = next(line.split()[-1] for line in sandbox.printed if line.startswith("messaging"))
+    assert control.startswith("http://127.0.0.1:") and not control.endswith(":0")
+    assert messaging.startswith("ws://127.0.0.1:") and not messaging.endswith(":0")
+    assert sandbox.environment["AWS_ENDPOINT_URL_IVSCHAT"] == control
+
+    ivschat = shell_env(sandbox.environment)
+    room = ivschat.create_room(name="from-another-shell")
+    assert room["arn"].startswith(f"arn:aws:ivschat:{sandbox.environment['AWS_DEFAULT_REGION']}:")
+    assert [r["arn"] for r in ivschat.list_rooms()["rooms"]] == [room["arn"]]
+
+    token = ivschat.create_chat_token(roomIdentifier=room["arn"], userId="viewer",
+                                      capabilities=["SEND_MESSAGE"])["token"]
+    with connect(messaging, subprotocols=[token], open_timeout=10) as chat:
+        chat.send(frames.dumps(frames.SendMessageRequest(content="hello", request_id="r1")))
+        echoed = frames.loads(chat.recv(timeout=10))
+    assert isinstance(echoed, frames.ChatMessage)
+    assert (echoed.content, echoed.sender.user_id, echoed.request_id) == ("hello", "viewer", "r1")
+
+    assert sandbox.stop(signum) == 0
+    assert "Traceback" not in sandbox.stderr()
+
+
+def test_region_and_account_options_shape_the_arns(start: Any, shell_env: Any) -> None:
+    sandbox = start("--port", "0", "--region", "eu-west-1", "--account-id", "210987654321", command=MODULE)
+    assert sandbox.environment["AWS_DEFAULT_REGION"] == "eu-west-1"
+    room = shell_env(sandbox.environment).create_room()
+    assert room["arn"].startswith("arn:aws:ivschat:eu-west-1:210987654321:room/")
+
+
+def test_state_file_keeps_rooms_across_a_restart(start: Any, shell_env: Any, tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.sqlite"
+    first = start("--port", "0", "--state", str(state))
+    room = shell_env(first.environment).create_room(name="kept", tags={"topic": "restart"})
+    assert first.stop() == 0
+
+    second = start("--port", "0", "--state", str(state), command=MODULE)
+    ivschat = shell_env(second.environment)
+    kept = ivschat.get_room(identifier=room["arn"])
+    assert (kept["name"], kept["tags"]) == ("kept", {"topic": "restart"})
+    assert [r["arn"] for r in ivschat.list_rooms()["rooms"]] == [room["arn"]]
+    assert second.stop() == 0
+
+
+def test_a_taken_port_is_a_clear_error_not_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([*IVS_SANDBOX, "--port", str(port)], capture_output=True, text=True,
+                                timeout=START_TIMEOUT)
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr
