@@ -15,6 +15,7 @@ import collections
 import ctypes
 import functools
 import logging
+import re
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,12 @@ import tornado.web
 log = logging.getLogger("ivs_widgets.sandbox.stream")
 
 PLAYLIST = "live.m3u8"
+#: Segments written at once on start (then real time), so a player has a buffer from the first fetch.
+STARTUP_SEGMENTS = 3
+SEGMENT_PREFIX = "seg"
+SEGMENT_NAME = f"{SEGMENT_PREFIX}%05d.ts"
+#: The hls muxer logs this as it flushes segment N, just after the playlist listing N-1 is in place.
+_SEGMENT_FLUSHED = re.compile(rf"Opening '{SEGMENT_PREFIX}(\d+)\.ts' for writing")
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -53,7 +60,8 @@ class HlsTestStream:
         self.folder: Path | None = None
         self.process: subprocess.Popen[str] | None = None
         self._ffmpeg_log: collections.deque[str] = collections.deque(maxlen=40)
-        self._first_segment = threading.Event()
+        self._segments_listed = 0
+        self._progress = threading.Condition()
         self._reader: threading.Thread | None = None
         self._http_thread: threading.Thread | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
@@ -74,7 +82,7 @@ class HlsTestStream:
             return self.playback_url
         self.folder = Path(tempfile.mkdtemp(prefix="ivs-hls-"))
         atexit.register(self.stop)  # a kernel that exits normally removes the folder too
-        self._first_segment.clear()
+        self._segments_listed = 0
         self._ffmpeg_log.clear()
         try:
             self._start_http()
@@ -83,15 +91,20 @@ class HlsTestStream:
                                             daemon=True)
             self._reader.start()
             spawned.wait()
-            if not self._first_segment.wait(timeout):
-                raise StreamError(f"no HLS segment after {timeout} s:\n{self._log_tail()}")
-            if not self.running:
-                raise StreamError(f"ffmpeg stopped before the first segment:\n{self._log_tail()}")
+            if not self.wait_for_segments(1, timeout):
+                problem = f"no HLS segment after {timeout} s" if self.running else "ffmpeg stopped"
+                raise StreamError(f"{problem}:\n{self._log_tail()}")
         except BaseException:
             self.stop()
             raise
         log.info("HLS test stream at %s", self.playback_url)
         return self.playback_url
+
+    def wait_for_segments(self, count: int, timeout: float) -> bool:
+        """Block until the playlist has listed ``count`` segments since start; False on timeout or exit."""
+        with self._progress:
+            self._progress.wait_for(lambda: self._segments_listed >= count or not self.running, timeout)
+            return self._segments_listed >= count
 
     def stop(self) -> None:
         """Terminate and reap ffmpeg, close the HTTP server, remove the folder; safe to call twice."""
@@ -134,42 +147,44 @@ class HlsTestStream:
             video += (r",drawtext=text='%{localtime\:%T}':x=8:y=8:fontsize=" + str(self.height // 8)
                       + ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=4")
         gop = str(self.fps * self.segment_seconds)  # one keyframe per segment: each segment starts clean
+        # Real time (-re), after a burst of a few segments: players get a buffer at once, and the
+        # log line that follows the first playlist write comes immediately instead of a segment later.
+        realtime = ["-re", "-readrate_initial_burst", str(STARTUP_SEGMENTS * self.segment_seconds)]
         return [
             ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            "-re", "-f", "lavfi", "-i", video,
-            "-re", "-f", "lavfi", "-i", f"sine=frequency={self.tone_hz}:sample_rate=44100",
+            *realtime, "-f", "lavfi", "-i", video,
+            *realtime, "-f", "lavfi", "-i", f"sine=frequency={self.tone_hz}:sample_rate=44100",
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
             "-pix_fmt", "yuv420p", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
             "-c:a", "aac", "-b:a", "48k", "-ac", "1",
             "-f", "hls", "-hls_time", str(self.segment_seconds), "-hls_list_size", str(self.list_size),
             "-hls_flags", "delete_segments+independent_segments",
-            "-hls_segment_filename", "seg%05d.ts", PLAYLIST,
+            "-hls_segment_filename", SEGMENT_NAME, PLAYLIST,
         ]
 
     def _run_ffmpeg(self, spawned: threading.Event) -> None:
         """Own ffmpeg for its whole life: spawn it here so its parent-death signal follows this thread."""
         assert self.folder is not None
-        playlist = self.folder / PLAYLIST
         try:
             process = self.process = subprocess.Popen(
                 self._command(), cwd=self.folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, text=True, errors="replace", preexec_fn=_die_with_parent())
         except OSError as exc:
             self._ffmpeg_log.append(f"cannot run ffmpeg: {exc}")
-            self._first_segment.set()
             return
         finally:
             spawned.set()
         assert process.stderr is not None
-        # The muxer logs a line as it opens each segment and each playlist rewrite, so checking on
-        # every line sees the first playlist without polling the folder (at worst one segment late,
-        # since the rename into place follows the playlist's own log line).
-        for line in process.stderr:
+        for line in process.stderr:  # progress comes from the log: no polling of the folder
             self._ffmpeg_log.append(line.rstrip())
-            if not self._first_segment.is_set() and playlist.exists():
-                self._first_segment.set()
+            flushed = _SEGMENT_FLUSHED.search(line)
+            if flushed:
+                with self._progress:
+                    self._segments_listed = int(flushed[1])
+                    self._progress.notify_all()
         process.wait()
-        self._first_segment.set()  # wake start() if ffmpeg died first; start() checks ``running``
+        with self._progress:
+            self._progress.notify_all()  # waiters see ``running`` turn False
 
     def _log_tail(self) -> str:
         return "\n".join(self._ffmpeg_log)

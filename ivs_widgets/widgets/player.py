@@ -1,0 +1,91 @@
+"""``PlayerPanel``: a live-video player widget for an HLS playback URL (IVS channel or the sandbox stream).
+
+Python sets what the viewer should get (``url``, ``playing``, ``muted``, ``volume``); the browser
+reports what is happening (``state``, ``position``, ``live_latency``, ``error``). The viewer's own
+controls write back to the same traits, so Python always sees the player as the viewer left it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+HERE = Path(__file__).parent
+HLS_JS = HERE / "vendor" / "hls.light.min.esm.js"
+STATES = ("idle", "loading", "playing", "paused", "ended", "error")
+ENGINES = ("auto", "native", "hls.js")
+
+
+class PlayerPanel(anywidget.AnyWidget):
+    """``PlayerPanel(url=sandbox.start_test_stream())`` shows a live HLS stream in the notebook."""
+
+    _esm = HERE / "player.js"
+    _css = HERE / "player.css"
+
+    # -- Python -> browser (the viewer's controls write these back) -----------------------------
+    url = traitlets.Unicode("", help="HLS playback URL (.m3u8)").tag(sync=True)
+    playing = traitlets.Bool(True, help="play (True) or pause (False)").tag(sync=True)
+    #: Browsers only start sound-on video after a click on the page, so panels start muted.
+    muted = traitlets.Bool(True).tag(sync=True)
+    volume = traitlets.Float(1.0, min=0.0, max=1.0).tag(sync=True)
+    engine = traitlets.Enum(ENGINES, "auto", help="HLS engine: the browser's own, hls.js, or auto").tag(sync=True)
+
+    # -- browser -> Python ---------------------------------------------------------------------
+    state = traitlets.Enum(STATES, "idle", read_only=True).tag(sync=True)
+    #: Frequent and per view: not echoed to other views (the browser throttles them to 2/s).
+    position = traitlets.Float(0.0, read_only=True, help="currentTime, seconds").tag(sync=True, echo_update=False)
+    live_latency = traitlets.Float(None, allow_none=True, read_only=True,
+                                   help="seconds behind the live edge; None when not live").tag(
+        sync=True, echo_update=False)
+    error = traitlets.Unicode("", read_only=True).tag(sync=True)
+    engine_in_use = traitlets.Unicode("", read_only=True, help="'native' or 'hls.js' once a URL is loaded").tag(
+        sync=True)
+
+    def __init__(self, url: str = "", **kwargs: Any) -> None:
+        super().__init__(url=url, **kwargs)
+        self.on_msg(self._on_custom_message)
+
+    def play(self) -> None:
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def mute(self) -> None:
+        self.muted = True
+
+    def unmute(self) -> None:
+        """Unmute; a browser may still refuse sound until the viewer has clicked on the page."""
+        self.muted = False
+
+    def reload(self) -> None:
+        """Load ``url`` again, e.g. after an error or once a stream that was down is back."""
+        self.send({"type": "reload"})
+
+    def _on_custom_message(self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]) -> None:
+        # hls.js is sent only to a browser without native HLS, so other browsers never pay for it.
+        if content.get("type") == "load-hls":
+            self.send({"type": "hls-source"}, [_hls_source()])
+
+    def __repr__(self) -> str:
+        details = [self.state, self.url or "no url"]
+        if self.state in ("playing", "paused"):
+            details.append(f"at {self.position:.1f} s")
+        if self.live_latency is not None:
+            details.append(f"{self.live_latency:.1f} s behind live")
+        details.append("muted" if self.muted else f"volume {self.volume:.0%}")
+        if self.error:
+            details.append(f"error: {self.error}")
+        return f"<PlayerPanel {', '.join(details)}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+@functools.cache
+def _hls_source() -> bytes:
+    return HLS_JS.read_bytes()

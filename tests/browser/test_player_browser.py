@@ -1,0 +1,189 @@
+"""PlayerPanel in JupyterLab under real Chromium, playing the sandbox's live HLS test stream.
+
+One notebook shows four panels: the browser's own HLS engine (``auto``), hls.js (vendored, sent
+by the kernel), and a URL with no stream behind it in each engine. Next to each panel, an HTML
+line shows the panel's ``repr`` as the kernel sees it, and a button calls ``play()`` in the
+kernel: so the test sees both directions of the sync through the real page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+NOTEBOOK = "player.ipynb"
+SETUP = """\
+import html
+import ipywidgets as w
+from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.widgets.player import PlayerPanel
+
+sandbox = Sandbox().start()
+url = sandbox.start_test_stream()
+
+def with_python_view(panel, name):
+    view = w.HTML()
+    view.add_class(f"{name}-python")
+    panel.observe(lambda _: setattr(view, "value", html.escape(repr(panel))))
+    play = w.Button(description="play() from Python")
+    play.add_class(f"{name}-play")
+    play.on_click(lambda _: panel.play())
+    panel.add_class(name)
+    return w.VBox([panel, view, play])
+"""
+PANELS = {
+    "auto-engine": "PlayerPanel(url)",
+    "hlsjs-engine": 'PlayerPanel(url, engine="hls.js")',
+    "broken": 'PlayerPanel(url.replace("live.m3u8", "missing.m3u8"))',
+    "broken-hlsjs": 'PlayerPanel(url.replace("live.m3u8", "missing.m3u8"), engine="hls.js")',
+}
+TIMEOUT_MS = 90_000
+#: Recorded in the page: when each message carrying a ``position`` report left for the kernel.
+RECORD_POSITION_REPORTS = r"""(() => {
+  window.positionReports = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const bytes = typeof data === "string" ? null : ArrayBuffer.isView(data) ? data : new Uint8Array(data);
+    const text = bytes ? new TextDecoder().decode(bytes) : data;
+    if (text.includes('"position"')) {
+      window.positionReports.push([performance.now(), /"comm_id":\s*"([^"]+)"/.exec(text)?.[1]]);
+    }
+    return send.call(this, data);
+  };
+})();
+"""
+
+
+def write_notebook(path: Path) -> None:
+    cells = [nbformat.v4.new_code_cell(SETUP)]
+    cells += [nbformat.v4.new_code_cell(f'with_python_view({code}, "{name}")') for name, code in PANELS.items()]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def run_notebook(page: Any, jupyterlab: str) -> None:
+    """Open the notebook and run all its cells, whatever JupyterLab asks on the way.
+
+    On this 2-core machine under load JupyterLab sometimes opens the notebook before it knows its
+    kernel: it then either asks "Select Kernel" (a modal dialog that swallows clicks) or accepts
+    "Run All Cells" and runs nothing. Both were seen; this answers the dialog and clicks again.
+    """
+    page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK}?reset", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=TIMEOUT_MS)
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():
+            dialog.first.click()  # "Select" the notebook's own kernel (python3)
+            if cells_started(page, 10_000):  # a Run All that waited on the dialog goes ahead
+                return
+        page.keyboard.press("Escape")  # close a menu left open by an interrupted attempt
+        try:
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
+        except PlaywrightTimeout:
+            continue
+        if cells_started(page, 20_000):
+            return
+    pytest.fail("JupyterLab ran none of the notebook's cells")
+
+
+def cells_started(page: Any, timeout_ms: int) -> bool:
+    prompts = r"() => [...document.querySelectorAll('.jp-InputPrompt')].some((p) => /\[[0-9*]+\]/.test(p.textContent))"
+    try:
+        page.wait_for_function(prompts, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def wait_until_advancing(page: Any, video: str) -> None:
+    """currentTime moves on by more than a second (frames keep arriving, not one decoded frame)."""
+    page.wait_for_function("s => document.querySelector(s)?.currentTime > 0", arg=video, timeout=TIMEOUT_MS)
+    start = page.eval_on_selector(video, "v => v.currentTime")
+    page.wait_for_function("([s, t]) => document.querySelector(s).currentTime > t + 1", arg=[video, start],
+                           timeout=30_000)
+
+
+def most_reports_in_one_second(reports: list[list[Any]]) -> int:
+    """The largest number of position reports one panel sent within any one second."""
+    most = 0
+    for comm_id in {comm for _, comm in reports}:
+        times = sorted(t for t, comm in reports if comm == comm_id)
+        most = max(most, max(sum(1 for u in times if t <= u < t + 1000) for t in times))
+    return most
+
+
+def shows(page: Any, selector: str, text: str) -> None:
+    page.wait_for_function("([s, t]) => document.querySelector(s)?.textContent.includes(t)",
+                           arg=[selector, text], timeout=30_000)
+
+
+def python_sees(page: Any, name: str, text: str) -> None:
+    """The kernel's repr of panel ``name`` (shown by an HTML widget it updates) contains ``text``."""
+    shows(page, f".{name}-python", text)
+
+
+@pytest.fixture
+def notebook_kernel(page: Any) -> Iterator[None]:
+    """Shut the notebook's kernel down (and with it the sandbox and ffmpeg) when the test ends.
+
+    Through the page, which holds JupyterLab's XSRF cookie; the REST API refuses a bare DELETE.
+    """
+    yield
+    page.evaluate("""async (path) => {
+        const xsrf = document.cookie.match(/(?:^|; )_xsrf=([^;]*)/)?.[1] ?? "";
+        const sessions = await (await fetch("/api/sessions")).json();
+        for (const session of sessions.filter((s) => s.path === path)) {
+            const response = await fetch(`/api/sessions/${session.id}`, {method: "DELETE", headers: {"X-XSRFToken": xsrf}});
+            if (!response.ok) throw new Error(`DELETE session: HTTP ${response.status}`);
+        }
+    }""", NOTEBOOK)
+
+
+@pytest.mark.usefixtures("notebook_kernel")
+def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterlab: str, lab_root: Path) -> None:
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.add_init_script(RECORD_POSITION_REPORTS)
+    outside: list[str] = []  # the page must play with nothing fetched from beyond loopback
+    page.on("request", lambda request: outside.append(request.url)
+            if urlsplit(request.url).hostname not in (None, "127.0.0.1") else None)
+    write_notebook(lab_root / NOTEBOOK)
+    run_notebook(page, jupyterlab)
+    for name in ("auto-engine", "hlsjs-engine"):
+        wait_until_advancing(page, f".{name} video")
+
+    native = page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''")
+    assert page.get_attribute(".auto-engine", "data-engine") == ("native" if native else "hls.js")
+    assert page.get_attribute(".hlsjs-engine", "data-engine") == "hls.js"
+    for name in ("auto-engine", "hlsjs-engine"):
+        python_sees(page, name, "playing,")
+        python_sees(page, name, "behind live")  # throttled position/latency reports reach the kernel
+        shows(page, f".{name} .ivs-player-status", "Playing")
+
+    # The viewer pauses (what the native pause control does); the kernel hears of it.
+    page.eval_on_selector(".auto-engine video", "v => v.pause()")
+    python_sees(page, "auto-engine", "paused,")
+    # play() in the kernel starts the video in the page again.
+    page.click(".auto-engine-play")
+    wait_until_advancing(page, ".auto-engine video")
+    python_sees(page, "auto-engine", "playing,")
+
+    # No stream behind the URL: a clear message in the panel, and the error in Python.
+    for name in ("broken", "broken-hlsjs"):
+        message = page.wait_for_selector(f".{name} .ivs-player-message", state="visible", timeout=30_000)
+        assert "Cannot play" in message.text_content()
+        python_sees(page, name, "error: Cannot play")
+    assert "HTTP 404" in page.text_content(".broken-hlsjs .ivs-player-message")
+    assert problems == []
+    assert outside == []
+    # Position/latency reports are throttled to 2 a second (plus one sent at once on pause).
+    reports = page.evaluate("() => window.positionReports")
+    assert len({comm for _, comm in reports}) >= 2, reports
+    assert most_reports_in_one_second(reports) <= 3, reports
