@@ -126,18 +126,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         item.rep_call = report  # type: ignore[attr-defined]
 
 
+def _cells_started(page: Any, timeout_ms: int) -> bool:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    prompts = r"() => [...document.querySelectorAll('.jp-InputPrompt')].some((p) => /\[[0-9*]+\]/.test(p.textContent))"
+    try:
+        page.wait_for_function(prompts, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
 @pytest.fixture
 def run_all(page: Any, jupyterlab: str) -> Any:
-    """``run_all("x.ipynb")`` opens a notebook (relative to lab_root) in JupyterLab and runs all cells."""
+    """``run_all("x.ipynb")`` opens a notebook (relative to lab_root) in JupyterLab and runs all cells.
+
+    Under load JupyterLab sometimes opens the notebook before it knows its kernel: it then asks
+    "Select Kernel" (a modal dialog that swallows clicks) or accepts "Run All Cells" and runs
+    nothing. Both were seen; this answers the dialog and clicks again until cells start.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     def run(notebook: str, timeout_ms: int = 90_000) -> Any:
         page.goto(f"{jupyterlab}/lab/tree/{notebook}?reset", timeout=timeout_ms)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
-        # That indicator says idle before the kernel starts too ("Run All" is then often lost); the
-        # status bar's kernel item reads "| Idle" only once the kernel is really ready.
-        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=timeout_ms)
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        return page
+        for _ in range(3):
+            dialog = page.locator(".jp-Dialog .jp-mod-accept")
+            if dialog.count():
+                dialog.first.click()  # "Select" the notebook's own kernel (python3)
+                if _cells_started(page, 10_000):  # a Run All that waited on the dialog goes ahead
+                    return page
+            page.keyboard.press("Escape")  # close a menu left open by an interrupted attempt
+            try:
+                page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
+                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
+            except PlaywrightTimeout:
+                continue
+            if _cells_started(page, 20_000):
+                return page
+        pytest.fail("JupyterLab ran none of the notebook's cells")
 
     return run

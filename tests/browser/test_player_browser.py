@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 NOTEBOOK = "player.ipynb"
 SETUP = """\
@@ -67,41 +66,6 @@ def write_notebook(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def run_notebook(page: Any, jupyterlab: str) -> None:
-    """Open the notebook and run all its cells, whatever JupyterLab asks on the way.
-
-    On this 2-core machine under load JupyterLab sometimes opens the notebook before it knows its
-    kernel: it then either asks "Select Kernel" (a modal dialog that swallows clicks) or accepts
-    "Run All Cells" and runs nothing. Both were seen; this answers the dialog and clicks again.
-    """
-    page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK}?reset", timeout=TIMEOUT_MS)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=TIMEOUT_MS)
-    for _ in range(3):
-        dialog = page.locator(".jp-Dialog .jp-mod-accept")
-        if dialog.count():
-            dialog.first.click()  # "Select" the notebook's own kernel (python3)
-            if cells_started(page, 10_000):  # a Run All that waited on the dialog goes ahead
-                return
-        page.keyboard.press("Escape")  # close a menu left open by an interrupted attempt
-        try:
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
-        except PlaywrightTimeout:
-            continue
-        if cells_started(page, 20_000):
-            return
-    pytest.fail("JupyterLab ran none of the notebook's cells")
-
-
-def cells_started(page: Any, timeout_ms: int) -> bool:
-    prompts = r"() => [...document.querySelectorAll('.jp-InputPrompt')].some((p) => /\[[0-9*]+\]/.test(p.textContent))"
-    try:
-        page.wait_for_function(prompts, timeout=timeout_ms)
-    except PlaywrightTimeout:
-        return False
-    return True
-
-
 def wait_until_advancing(page: Any, video: str) -> None:
     """currentTime moves on by more than a second (frames keep arriving, not one decoded frame)."""
     page.wait_for_function("s => document.querySelector(s)?.currentTime > 0", arg=video, timeout=TIMEOUT_MS)
@@ -147,7 +111,8 @@ def notebook_kernel(page: Any) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("notebook_kernel")
-def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterlab: str, lab_root: Path) -> None:
+def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterlab: str, lab_root: Path,
+                                                             run_all: Any) -> None:
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.add_init_script(RECORD_POSITION_REPORTS)
@@ -155,7 +120,7 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
     page.on("request", lambda request: outside.append(request.url)
             if urlsplit(request.url).hostname not in (None, "127.0.0.1") else None)
     write_notebook(lab_root / NOTEBOOK)
-    run_notebook(page, jupyterlab)
+    run_all(NOTEBOOK, timeout_ms=TIMEOUT_MS)
     for name in ("auto-engine", "hlsjs-engine"):
         wait_until_advancing(page, f".{name} video")
 

@@ -1,0 +1,219 @@
+"""ChatPanel in JupyterLab under real Chromium, talking to a sandbox that this test process runs.
+
+Each test writes a notebook whose first cell holds the sandbox's endpoints, the room and the
+sandbox's (public, local) credentials; the kernel mints its own tokens with boto3, as a notebook on
+AWS would. The other side of the chat is "alice", a BackgroundChatRoom in this process.
+"""
+
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import nbformat
+import pytest
+
+from ivs_widgets.chat import BackgroundChatRoom, ChatToken, frames
+from ivs_widgets.sandbox import Sandbox
+
+TIMEOUT_S = 30
+VIEWER = "viewer"
+ALL = ["SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER"]
+IMG_XSS = "<img src=x onerror=window.__xss=1>"
+SCRIPT_XSS = "<script>window.__xss=1</script>"
+
+CONFIG = """\
+CONTROL_ENDPOINT = {control!r}
+MESSAGING_URL = {messaging!r}
+REGION = {region!r}
+ROOM_ARN = {room!r}
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = {key!r}, {secret!r}
+USER_ID, DISPLAY_NAME, CAPABILITIES = {user!r}, {display!r}, {capabilities!r}
+"""
+PANEL = """\
+import boto3
+from ivs_widgets.chat import ChatToken
+from ivs_widgets.widgets import ChatPanel
+
+ivschat = boto3.client("ivschat", endpoint_url=CONTROL_ENDPOINT, region_name=REGION,
+                       aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
+
+def token_provider():
+    return ChatToken.from_response(ivschat.create_chat_token(
+        roomIdentifier=ROOM_ARN, userId=USER_ID, capabilities=CAPABILITIES,
+        attributes={"displayName": DISPLAY_NAME}))
+
+panel = ChatPanel(MESSAGING_URL, token_provider, title="Browser test", capabilities=CAPABILITIES)
+panel
+"""
+BUSY = """\
+import threading
+released = threading.Event()
+panel.on_message(lambda message: message.content == "release" and released.set())
+panel.send("the kernel is busy")
+released.wait(300)
+panel.send("the kernel is free")
+"""
+class Alice:
+    """A chat user in the test process; every frame she receives lands in a queue."""
+
+    def __init__(self, chat: BackgroundChatRoom) -> None:
+        self.chat = chat
+        self.frames: queue.Queue[frames.Frame] = queue.Queue()
+        for kind in ("message", "message_delete"):
+            chat.on(kind, self.frames.put)
+
+    def receives(self, predicate: Callable[[Any], bool]) -> Any:
+        while True:
+            frame = self.frames.get(timeout=TIMEOUT_S)
+            if predicate(frame):
+                return frame
+
+
+@pytest.fixture
+def alice(sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Alice]:
+    display = getattr(request, "param", "Alice")
+
+    def token() -> ChatToken:
+        return ChatToken.from_response(ivschat.create_chat_token(
+            roomIdentifier=room["arn"], userId="alice", capabilities=["SEND_MESSAGE"],
+            attributes={"displayName": display}))
+
+    with BackgroundChatRoom(sandbox.messaging_endpoint, token) as chat:
+        yield Alice(chat)
+
+
+@pytest.fixture
+def open_chat(run_all: Any, page: Any, lab_root: Path, jupyterlab: str, sandbox: Sandbox,
+              room: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """``open_chat(display_name, busy=False)``: write the notebook, run it, wait for the panel to connect."""
+    name = f"{request.node.originalname}.ipynb"
+
+    def run(display_name: str = "Viewer", busy: bool = False) -> Any:
+        config = CONFIG.format(control=sandbox.control_endpoint, messaging=sandbox.messaging_endpoint,
+                               region=sandbox.region, room=room["arn"], key=sandbox.config.access_key_id,
+                               secret=sandbox.config.secret_access_key, user=VIEWER, display=display_name,
+                               capabilities=ALL)
+        cells = [nbformat.v4.new_code_cell(config), nbformat.v4.new_code_cell(PANEL)]
+        if busy:
+            cells.append(nbformat.v4.new_code_cell(BUSY))
+        notebook = nbformat.v4.new_notebook(cells=cells)
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, lab_root / name)
+        run_all(name)
+        page.set_default_timeout(TIMEOUT_S * 1000)
+        page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
+        return page
+
+    yield run
+    # End this notebook's kernel, and the panel's connection with it. The page's own request
+    # context carries JupyterLab's XSRF cookie, which a DELETE needs.
+    xsrf = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}.get("_xsrf", "")
+    for session in page.request.get(f"{jupyterlab}/api/sessions").json():
+        if session["path"] == name:
+            page.request.delete(f"{jupyterlab}/api/sessions/{session['id']}", headers={"X-XSRFToken": xsrf})
+
+
+def type_message(page: Any, text: str) -> None:
+    page.fill(".ivs-chat-input", text)
+    page.press(".ivs-chat-input", "Enter")
+
+
+def row(page: Any, text: str) -> Any:
+    """The chat row whose text is exactly ``text``."""
+    return page.locator(".ivs-chat-row").filter(has=page.locator(".ivs-chat-text").get_by_text(text, exact=True))
+
+
+def test_chat_round_trip_and_deletes(open_chat: Callable[..., Any], alice: Alice, ivschat: Any,
+                                     room: dict[str, Any]) -> None:
+    page = open_chat()
+    type_message(page, "hello from the browser")
+    typed = alice.receives(lambda f: isinstance(f, frames.ChatMessage))
+    assert (typed.content, typed.sender.user_id, typed.sender.attributes) == (
+        "hello from the browser", VIEWER, {"displayName": "Viewer"})
+    assert page.input_value(".ivs-chat-input") == "" and page.text_content(".ivs-chat-counter") == "0/500"
+
+    doomed = alice.chat.send_message("delete me")
+    removed_by_backend = alice.chat.send_message("the backend removes me")
+    alice.chat.send_message("hello from python")
+    shown = row(page, "hello from python")
+    shown.wait_for()
+    assert shown.locator(".ivs-chat-name").text_content() == "Alice"
+    assert shown.locator(".ivs-chat-time").text_content().count(":") == 2
+
+    target = row(page, "delete me")
+    target.hover()  # moderator buttons show on hover
+    target.locator(".ivs-chat-delete").click()
+    target.wait_for(state="detached")
+    deleted = alice.receives(lambda f: isinstance(f, frames.DeleteMessageEvent))
+    assert deleted.message_id == doomed.id
+
+    ivschat.delete_message(roomIdentifier=room["arn"], id=removed_by_backend.id)
+    row(page, "the backend removes me").wait_for(state="detached")
+    ivschat.send_event(roomIdentifier=room["arn"], eventName="poll_opened", attributes={"question": "tea?"})
+    event = page.locator(".ivs-chat-event").filter(has_text="poll_opened")
+    event.wait_for()
+    assert event.locator(".ivs-chat-attr-key").text_content() == "question"
+    assert event.locator(".ivs-chat-attr-value").text_content() == "tea?"
+    assert page.locator(".ivs-chat-message").count() == 2
+
+
+@pytest.mark.parametrize("alice", [SCRIPT_XSS], indirect=True, ids=["script-name"])
+def test_markup_in_chat_is_shown_as_text(open_chat: Callable[..., Any], alice: Alice, ivschat: Any,
+                                         room: dict[str, Any]) -> None:
+    page = open_chat(display_name=IMG_XSS)
+    type_message(page, SCRIPT_XSS)
+    alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.content == SCRIPT_XSS)
+    alice.chat.send_message(IMG_XSS)
+    ivschat.send_event(roomIdentifier=room["arn"], eventName=IMG_XSS, attributes={SCRIPT_XSS: IMG_XSS})
+    page.locator(".ivs-chat-event").wait_for()
+    row(page, IMG_XSS).wait_for()
+
+    names = page.locator(".ivs-chat-name").all_text_contents()
+    texts = page.locator(".ivs-chat-message .ivs-chat-text").all_text_contents()
+    assert (names, texts) == ([IMG_XSS, SCRIPT_XSS], [SCRIPT_XSS, IMG_XSS])
+    assert page.text_content(".ivs-chat-event-name") == IMG_XSS
+    assert page.text_content(".ivs-chat-attr-key") == SCRIPT_XSS
+    assert page.text_content(".ivs-chat-attr-value") == IMG_XSS
+    assert page.locator(".ivs-chat img, .ivs-chat script").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+
+
+def test_messages_arrive_while_a_cell_is_busy(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat(busy=True)
+
+    def said_by_viewer(text: str) -> None:
+        alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER
+                       and f.content == text)
+
+    said_by_viewer("the kernel is busy")  # the last cell now blocks until alice says "release"
+    for n in range(3):
+        alice.chat.send_message(f"while busy {n}")
+    row(page, "while busy 2").wait_for()
+    assert page.locator(".ivs-chat-message").count() == 4
+    assert page.locator(".jp-Notebook-ExecutionIndicator[data-status='busy']").count() == 1
+
+    alice.chat.send_message("release")
+    said_by_viewer("the kernel is free")
+    type_message(page, "typed after the cell")  # browser→kernel messages wait for an idle kernel
+    said_by_viewer("typed after the cell")
+
+
+def test_a_moderator_disconnect_shows_and_reconnect_works(open_chat: Callable[..., Any], alice: Alice,
+                                                         ivschat: Any, room: dict[str, Any]) -> None:
+    page = open_chat()
+    type_message(page, "am I still here?")
+    alice.receives(lambda f: isinstance(f, frames.ChatMessage))
+    row(page, "am I still here?").wait_for()  # the echo tells the panel which user it is
+
+    ivschat.disconnect_user(roomIdentifier=room["arn"], userId=VIEWER, reason="be nice")
+    page.wait_for_selector(".ivs-chat-state-disconnected")
+    assert page.text_content(".ivs-chat-state") == "disconnected by a moderator"
+    row(page, "viewer was disconnected by a moderator: be nice").wait_for()
+    assert page.is_disabled(".ivs-chat-input")
+
+    page.click(".ivs-chat-reconnect")
+    page.wait_for_selector(".ivs-chat-state-connected")
+    type_message(page, "back again")
+    assert alice.receives(lambda f: isinstance(f, frames.ChatMessage)).content == "back again"
