@@ -22,6 +22,9 @@ class SandboxConfig:
     require_signature: bool = True
     #: sqlite file keeping rooms, logging configurations and tags across restarts (None: memory).
     state_path: Path | None = None
+    #: Folder of the chat logs' local S3, CloudWatch Logs and Firehose destinations
+    #: (None: a temporary folder, removed when the sandbox stops).
+    data_dir: Path | None = None
     token_lifetime_seconds: float = c.DEFAULT_TOKEN_LIFETIME_SECONDS
     quota_rooms: int = c.QUOTA_ROOMS
     quota_logging_configurations: int = c.QUOTA_LOGGING_CONFIGURATIONS

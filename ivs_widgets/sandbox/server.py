@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import shutil
 import ssl
+import tempfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
 import tornado.httpserver
 import tornado.netutil
 
+from ivs_widgets.sandbox.chat_logs import ChatLogs
 from ivs_widgets.sandbox.config import SandboxConfig
 from ivs_widgets.sandbox.control.http import application
 from ivs_widgets.sandbox.control.operations import ControlPlane
@@ -45,6 +49,10 @@ class Sandbox:
         self._stopping: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
         self._stream: HlsTestStream | None = None
+        #: Where chat logs are written once started (``config.data_dir`` or a temporary folder).
+        self.data_dir: Path | None = None
+        #: The chat log writer once started; ``chat_logs.flush()`` writes everything delivered so far.
+        self.chat_logs: ChatLogs | None = None
 
     # -- endpoints ---------------------------------------------------------------------------
     @property
@@ -93,6 +101,13 @@ class Sandbox:
     async def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Serve both endpoints until ``stop()``; ``ready`` is called once both accept connections."""
         self._stopping = asyncio.Event()
+        self._open_chat_logs()
+        try:
+            await self._serve_endpoints(ready)
+        finally:
+            self._close_chat_logs()
+
+    async def _serve_endpoints(self, ready: Callable[[], None] | None) -> None:
         self._http = tornado.httpserver.HTTPServer(application(self.control), ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
@@ -109,6 +124,19 @@ class Sandbox:
             await self.messaging.stop()
             await self._http.close_all_connections()
             self.state.close()
+
+    def _open_chat_logs(self) -> None:
+        self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))
+        self.chat_logs = ChatLogs(self.state, self.data_dir, loop=asyncio.get_running_loop())
+        self.messaging.listeners.append(self.chat_logs)
+
+    def _close_chat_logs(self) -> None:
+        """Write the last records; a temporary data folder goes with the sandbox."""
+        if self.chat_logs is not None:
+            self.messaging.listeners.remove(self.chat_logs)
+            self.chat_logs.close()
+        if self.config.data_dir is None and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def start(self) -> "Sandbox":
         """Start serving on a background thread; returns once both endpoints accept connections."""

@@ -29,6 +29,8 @@ class State:
         self._resources: dict[str, dict[str, Resource]] = {ROOM: {}, LOGGING_CONFIGURATION: {}}
         self._spent_tokens: dict[str, float] = {}
         self._db: sqlite3.Connection | None = None
+        #: Bumped by every change to a resource, so caches (the chat log sinks) know to look again.
+        self.generation = 0
         self.token_secret = tokens.new_secret()
         if path is not None:
             self._open(Path(path))
@@ -81,6 +83,7 @@ class State:
             resource["_order"] = time.time_ns()
         with self._lock:
             self._resources[kind][resource["arn"]] = copy.deepcopy(resource)
+            self.generation += 1
             if self._db is not None:
                 self._db.execute("INSERT OR REPLACE INTO resources VALUES (?, ?, ?)",
                                  (resource["arn"], kind, json.dumps(resource)))
@@ -88,6 +91,7 @@ class State:
     def remove(self, kind: str, arn: str) -> None:
         with self._lock:
             self._resources[kind].pop(arn, None)
+            self.generation += 1
             if self._db is not None:
                 self._db.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
@@ -109,6 +113,7 @@ class State:
         with self._lock:
             for kind in self._resources:
                 self._resources[kind].clear()
+            self.generation += 1
             self._spent_tokens.clear()
             if self._db is not None:
                 self._db.execute("DELETE FROM resources")

@@ -1,0 +1,181 @@
+"""The chat log reader: the record format, send order, late joiners, pandas, and the AWS readers.
+
+Logs the sandbox really writes are read back in test_chat_logs.py. The S3 and CloudWatch Logs
+readers cannot reach AWS here, so botocore's Stubber answers for those two services — the only
+stand-in in the suite, and it checks the exact requests the readers make.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from ivs_widgets.chat import history
+from ivs_widgets.chat.frames import ChatEvent, ChatMessage, DeleteMessageEvent, DisconnectUserEvent, Sender
+
+ROOM_ARN = "arn:aws:ivschat:eu-west-1:111122223333:room/AbCdEfGhIjKl"
+
+
+def message(n: int, send_time: str, content: str | None = None) -> ChatMessage:
+    return ChatMessage(id=f"message{n:05d}", content=content or f"hello {n}", send_time=send_time,
+                       sender=Sender("alice", {"displayName": "Alice"}), attributes={"n": str(n)})
+
+
+def delete(message_id: str, send_time: str) -> DeleteMessageEvent:
+    return DeleteMessageEvent(id=f"del{message_id[-9:]}", event_name="aws:DELETE_MESSAGE", send_time=send_time,
+                              attributes={"MessageID": message_id, "MessageId": message_id, "Reason": "spam"})
+
+
+def lines(*items: ChatMessage | ChatEvent) -> bytes:
+    return "\n".join(history.encode_record(item) for item in items).encode()
+
+
+def client(service: str) -> object:
+    return boto3.client(service, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+
+
+# -- the record ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("send_time", "timestamp"), [
+    ("2024-05-06T07:08:39.896519733Z", "2024-05-06T07:08:39.896Z"),  # truncated, not rounded
+    ("2024-05-06T07:08:39.9999Z", "2024-05-06T07:08:39.999Z"),
+    ("2024-05-06T07:08:39.5Z", "2024-05-06T07:08:39.500Z"),
+    ("2024-05-06T07:08:39Z", "2024-05-06T07:08:39.000Z"),
+])
+def test_event_timestamp_is_send_time_truncated_to_milliseconds(send_time: str, timestamp: str) -> None:
+    assert history.event_timestamp(send_time) == timestamp
+
+
+def test_record_has_the_service_key_order_version_and_the_frame_as_sent() -> None:
+    frame = message(1, "2024-05-06T07:08:39.896519733Z", "é \u2028 🎉")
+    line = history.encode_record(frame)
+    data = json.loads(line)
+    assert list(data) == ["event_timestamp", "type", "payload", "version"]
+    assert data["version"] == "1.0" and data["type"] == "MESSAGE"
+    assert data["payload"] == {"Type": "MESSAGE", "Id": "message00001", "RequestId": "", "Attributes": {"n": "1"},
+                               "Content": "é \u2028 🎉", "SendTime": "2024-05-06T07:08:39.896519733Z",
+                               "Sender": {"UserId": "alice", "Attributes": {"displayName": "Alice"}}}
+    assert history.decode_record(line).frame == frame
+
+
+def test_records_split_on_newlines_only_gzip_or_plain() -> None:
+    frames_in = [message(1, "2024-01-01T00:00:01Z", "a\u2028b\u2029c"), message(2, "2024-01-01T00:00:02Z")]
+    for data in (lines(*frames_in), gzip.compress(lines(*frames_in))):
+        assert [r.frame for r in history.parse_records(data)] == frames_in
+
+
+def test_a_line_still_being_appended_waits_for_the_next_read() -> None:
+    whole = lines(message(1, "2024-01-01T00:00:01Z")) + b"\n"
+    partial = whole + lines(message(2, "2024-01-01T00:00:02Z"))[:40]
+    assert [r.frame.id for r in history.parse_records(partial, appended=True)] == ["message00001"]
+
+
+def test_a_broken_record_or_object_names_where_it_is() -> None:
+    data = lines(message(1, "2024-01-01T00:00:01Z")) + b'\n{"event_timestamp": "x"}'
+    with pytest.raises(history.ChatLogError, match=r"room\.log, line 2: record lacks"):
+        history.parse_records(data, "room.log")
+    with pytest.raises(history.ChatLogError, match=r"cut\.log\.gz: not a whole gzip"):
+        history.parse_records(gzip.compress(data)[:-8], "cut.log.gz")
+
+
+# -- history ---------------------------------------------------------------------------------
+def test_history_is_in_send_order_across_objects(tmp_path: Path) -> None:
+    # Object names carry a hash, so name order is not time order; SendTime (to the ns) is.
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(lines(message(3, "2024-01-01T00:00:01.000000003Z"))))
+    (tmp_path / "b.log.gz").write_bytes(gzip.compress(lines(message(1, "2024-01-01T00:00:01.000000001Z"),
+                                                            message(2, "2024-01-01T00:00:01.000000002Z"))))
+    (tmp_path / ".c.log.gz.tmp").write_bytes(b"half an obj")  # still being written: skipped
+    assert [f.id for f in history.read_folder(tmp_path)] == ["message00001", "message00002", "message00003"]
+
+
+def test_last_messages_leave_out_what_a_later_delete_removed() -> None:
+    first, second, third = (message(n, f"2024-01-01T00:00:0{n}Z") for n in (1, 2, 3))
+    kick = DisconnectUserEvent(id="kick00000001", event_name="aws:DISCONNECT_USER", send_time="2024-01-01T00:00:05Z",
+                               attributes={"UserId": "mallory", "Reason": ""})
+    early_delete = delete(third.id, "2024-01-01T00:00:00Z")  # before the message: removes nothing
+    logged = history.ChatHistory(history.decode_record(history.encode_record(f)) for f in
+                                 (first, second, delete(second.id, "2024-01-01T00:00:04Z"), third, kick, early_delete))
+    assert logged.last_messages(10) == [first, third]
+    assert logged.last_messages(1) == [third]
+    assert logged.last_messages(0) == []
+    assert logged.messages == [first, second, third]
+
+
+def test_dataframe_has_a_row_per_frame_with_nanosecond_times() -> None:
+    first = message(1, "2024-01-01T00:00:01.123456789Z")
+    poll = ChatEvent(id="poll00000001", event_name="app:poll", send_time="2024-01-01T00:00:02Z",
+                     attributes={"q": "tea?"})
+    logged = history.ChatHistory(history.decode_record(history.encode_record(f))
+                                 for f in (first, poll, delete(first.id, "2024-01-01T00:00:03Z")))
+    table = logged.to_dataframe()
+    assert list(table.columns) == list(history.COLUMNS)
+    assert list(table["type"]) == ["MESSAGE", "EVENT", "EVENT"]
+    assert table["time"][0].value % 1_000_000_000 == 123456789
+    assert str(table["time"].dt.tz) == "UTC"
+    assert list(table["deleted"]) == [True, False, False]
+    assert table["user_id"][0] == "alice" and table["event_name"][1] == "app:poll"
+    assert table["attributes"][1] == {"q": "tea?"}
+
+
+def test_history_module_works_without_pandas_or_boto3_loaded() -> None:
+    code = "import sys, ivs_widgets.chat.history; print(sorted({'pandas', 'boto3'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+# -- names -----------------------------------------------------------------------------------
+def test_names_follow_the_service_layout(tmp_path: Path) -> None:
+    assert history.s3_prefix(ROOM_ARN) == "AWSLogs/111122223333/IVSChatLogs/1.0/eu-west-1/room_AbCdEfGhIjKl/"
+    assert history.log_stream(ROOM_ARN) == "aws/IVSChatLogs/1.0/room_AbCdEfGhIjKl"
+    log_group = history.local_path(tmp_path, {"cloudWatchLogs": {"logGroupName": "/ivs/chat#1"}}, ROOM_ARN)
+    assert log_group == tmp_path / "cloudwatch" / "%2Fivs%2Fchat%231" / "aws/IVSChatLogs/1.0/room_AbCdEfGhIjKl.log"
+    stream = history.local_path(tmp_path, {"firehose": {"deliveryStreamName": ".."}})
+    assert stream == tmp_path / "firehose" / "%2E%2E"  # a name never climbs out of its folder
+
+
+# -- AWS readers (Stubber) -------------------------------------------------------------------
+def test_read_s3_lists_the_room_prefix_and_reads_each_log_object() -> None:
+    s3 = client("s3")
+    prefix = history.s3_prefix(ROOM_ARN)
+    objects = {f"{prefix}2024/01/01/00/b.log.gz": gzip.compress(lines(message(1, "2024-01-01T00:00:01Z"))),
+               f"{prefix}2024/01/01/00/a.log.gz": gzip.compress(lines(message(2, "2024-01-01T00:00:02Z")))}
+    keys = list(objects)
+
+    def object_response(key: str) -> None:
+        body = StreamingBody(io.BytesIO(objects[key]), len(objects[key]))
+        stub.add_response("get_object", {"Body": body}, {"Bucket": "archive", "Key": key})
+
+    with Stubber(s3) as stub:  # pages are read as they come: list, get, list, get
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": keys[0]}, {"Key": f"{prefix}notes.txt"}],
+                                              "IsTruncated": True, "NextContinuationToken": "page2"},
+                          {"Bucket": "archive", "Prefix": prefix})
+        object_response(keys[0])
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": keys[1]}], "IsTruncated": False},
+                          {"Bucket": "archive", "Prefix": prefix, "ContinuationToken": "page2"})
+        object_response(keys[1])
+        logged = history.read_s3("archive", ROOM_ARN, client=s3)
+        stub.assert_no_pending_responses()
+    assert [m.content for m in logged.messages] == ["hello 1", "hello 2"]
+
+
+def test_read_cloudwatch_filters_the_room_stream_across_pages() -> None:
+    logs = client("logs")
+    stream = history.log_stream(ROOM_ARN)
+    events = [{"logStreamName": stream, "timestamp": n, "message": history.encode_record(
+        message(n, f"2024-01-01T00:00:0{n}Z"))} for n in (1, 2, 3)]
+    with Stubber(logs) as stub:
+        stub.add_response("filter_log_events", {"events": events[:2], "nextToken": "more"},
+                          {"logGroupName": "/ivs/chat", "logStreamNames": [stream], "startTime": 0})
+        stub.add_response("filter_log_events", {"events": events[2:]},
+                          {"logGroupName": "/ivs/chat", "logStreamNames": [stream], "startTime": 0,
+                           "nextToken": "more"})
+        logged = history.read_cloudwatch("/ivs/chat", ROOM_ARN, client=logs, startTime=0)
+        stub.assert_no_pending_responses()
+    assert [m.content for m in logged.messages] == ["hello 1", "hello 2", "hello 3"]
