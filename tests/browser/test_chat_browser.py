@@ -7,7 +7,13 @@ AWS would. The other side of the chat is "alice", a BackgroundChatRoom in this p
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,6 +36,7 @@ REGION = {region!r}
 ROOM_ARN = {room!r}
 ACCESS_KEY_ID, SECRET_ACCESS_KEY = {key!r}, {secret!r}
 USER_ID, DISPLAY_NAME, CAPABILITIES = {user!r}, {display!r}, {capabilities!r}
+HISTORY_LIMIT = {history_limit!r}
 """
 PANEL = """\
 import boto3
@@ -44,7 +51,8 @@ def token_provider():
         roomIdentifier=ROOM_ARN, userId=USER_ID, capabilities=CAPABILITIES,
         attributes={"displayName": DISPLAY_NAME}))
 
-panel = ChatPanel(MESSAGING_URL, token_provider, title="Browser test", capabilities=CAPABILITIES)
+panel = ChatPanel(MESSAGING_URL, token_provider, title="Browser test", capabilities=CAPABILITIES,
+                  history_limit=HISTORY_LIMIT)
 panel
 """
 BUSY = """\
@@ -55,6 +63,12 @@ panel.send("the kernel is busy")
 released.wait(300)
 panel.send("the kernel is free")
 """
+@pytest.fixture
+def room(ivschat: Any) -> dict[str, Any]:
+    """A room at the service's highest message rate, so a test can fill the panel quickly."""
+    return ivschat.create_room(name="browser", maximumMessageRatePerSecond=100)
+
+
 class Alice:
     """A chat user in the test process; every frame she receives lands in a queue."""
 
@@ -84,23 +98,28 @@ def alice(sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request: pytest.
         yield Alice(chat)
 
 
+def write_notebook(path: Path, sandbox: Sandbox, room_arn: str, display_name: str = "Viewer",
+                   busy: bool = False, history_limit: int = 300) -> None:
+    config = CONFIG.format(control=sandbox.control_endpoint, messaging=sandbox.messaging_endpoint,
+                           region=sandbox.region, room=room_arn, key=sandbox.config.access_key_id,
+                           secret=sandbox.config.secret_access_key, user=VIEWER, display=display_name,
+                           capabilities=ALL, history_limit=history_limit)
+    cells = [nbformat.v4.new_code_cell(config), nbformat.v4.new_code_cell(PANEL)]
+    if busy:
+        cells.append(nbformat.v4.new_code_cell(BUSY))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
 @pytest.fixture
 def open_chat(run_all: Any, page: Any, lab_root: Path, jupyterlab: str, sandbox: Sandbox,
               room: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    """``open_chat(display_name, busy=False)``: write the notebook, run it, wait for the panel to connect."""
+    """``open_chat(display_name, ...)``: write the notebook, run it, wait for the panel to connect."""
     name = f"{request.node.originalname}.ipynb"
 
-    def run(display_name: str = "Viewer", busy: bool = False) -> Any:
-        config = CONFIG.format(control=sandbox.control_endpoint, messaging=sandbox.messaging_endpoint,
-                               region=sandbox.region, room=room["arn"], key=sandbox.config.access_key_id,
-                               secret=sandbox.config.secret_access_key, user=VIEWER, display=display_name,
-                               capabilities=ALL)
-        cells = [nbformat.v4.new_code_cell(config), nbformat.v4.new_code_cell(PANEL)]
-        if busy:
-            cells.append(nbformat.v4.new_code_cell(BUSY))
-        notebook = nbformat.v4.new_notebook(cells=cells)
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(notebook, lab_root / name)
+    def run(display_name: str = "Viewer", busy: bool = False, history_limit: int = 300) -> Any:
+        write_notebook(lab_root / name, sandbox, room["arn"], display_name, busy, history_limit)
         run_all(name)
         page.set_default_timeout(TIMEOUT_S * 1000)
         page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
@@ -128,7 +147,10 @@ def row(page: Any, text: str) -> Any:
 def test_chat_round_trip_and_deletes(open_chat: Callable[..., Any], alice: Alice, ivschat: Any,
                                      room: dict[str, Any]) -> None:
     page = open_chat()
-    type_message(page, "hello from the browser")
+    assert page.get_attribute(".ivs-chat-input", "maxlength") == "500"
+    page.fill(".ivs-chat-input", "hello from the browser")
+    assert page.text_content(".ivs-chat-counter") == "22/500"
+    page.press(".ivs-chat-input", "Enter")
     typed = alice.receives(lambda f: isinstance(f, frames.ChatMessage))
     assert (typed.content, typed.sender.user_id, typed.sender.attributes) == (
         "hello from the browser", VIEWER, {"displayName": "Viewer"})
@@ -200,6 +222,28 @@ def test_messages_arrive_while_a_cell_is_busy(open_chat: Callable[..., Any], ali
     said_by_viewer("typed after the cell")
 
 
+def test_history_is_capped_and_autoscroll_respects_a_reader(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat(history_limit=20)
+    for n in range(30):
+        alice.chat.send_message(f"filler {n}")
+    row(page, "filler 29").wait_for()
+    assert page.locator(".ivs-chat-row").count() == 20  # the DOM keeps only the capped history
+    at_bottom = "l => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
+    assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")  # the reader scrolls up
+    alice.chat.send_message("while you read")
+    row(page, "while you read").wait_for(state="attached")
+    assert page.eval_on_selector(".ivs-chat-list", "l => l.scrollTop") == 0
+    page.click(".ivs-chat-jump")  # "new messages ↓"
+    assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+    assert page.is_hidden(".ivs-chat-jump")
+
+    alice.chat.send_message("following again")
+    row(page, "following again").wait_for()
+    assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+
+
 def test_a_moderator_disconnect_shows_and_reconnect_works(open_chat: Callable[..., Any], alice: Alice,
                                                          ivschat: Any, room: dict[str, Any]) -> None:
     page = open_chat()
@@ -217,3 +261,44 @@ def test_a_moderator_disconnect_shows_and_reconnect_works(open_chat: Callable[..
     page.wait_for_selector(".ivs-chat-state-connected")
     type_message(page, "back again")
     assert alice.receives(lambda f: isinstance(f, frames.ChatMessage)).content == "back again"
+
+
+@contextlib.contextmanager
+def voila(notebook: Path, home: Path) -> Iterator[str]:
+    """Voila serving ``notebook`` on a free loopback port; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **{f"JUPYTER_{d.upper()}_DIR": str(home / d) for d in ("config", "runtime", "data")}}
+    with open(home / "voila.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+                                 "--Voila.ip=127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # poll until Voila listens: there is no event to await across processes
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"Voila did not start; see {log.name}")
+                    time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_the_panel_works_in_voila(page: Any, tmp_path: Path, sandbox: Sandbox, room: dict[str, Any],
+                                  alice: Alice) -> None:
+    write_notebook(tmp_path / "voila.ipynb", sandbox, room["arn"])
+    with voila(tmp_path / "voila.ipynb", tmp_path) as url:
+        page.set_default_timeout(TIMEOUT_S * 1000)
+        page.goto(url, timeout=90_000)  # Voila runs the notebook before it answers
+        page.wait_for_selector(".ivs-chat-state-connected")
+        alice.chat.send_message("hello voila")
+        row(page, "hello voila").wait_for()
+        type_message(page, "typed in voila")
+        assert alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER).content == \
+            "typed in voila"

@@ -1,0 +1,37 @@
+"""``LiveStreamPanel``: a live video and its chat room side by side, in one line of notebook code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets
+
+from ivs_widgets.chat.room import TokenProvider
+from ivs_widgets.widgets.chat import ChatPanel
+from ivs_widgets.widgets.player import PlayerPanel
+
+
+class LiveStreamPanel(ipywidgets.HBox):
+    """``LiveStreamPanel(playback_url, token_provider=..., messaging_url=...)``: player left, chat right.
+
+    ``player`` and ``chat`` are the two panels, with their full APIs; ``chat_options`` go to ChatPanel
+    (``title``, ``capabilities``, ``history_limit`` …).
+    """
+
+    def __init__(self, playback_url: str, *, token_provider: TokenProvider, messaging_url: str,
+                 **chat_options: Any) -> None:
+        self.player = PlayerPanel(playback_url, layout=ipywidgets.Layout(flex="2 1 400px", min_width="0"))
+        self.chat = ChatPanel(messaging_url, token_provider, **chat_options)
+        self.chat.layout = ipywidgets.Layout(flex="1 1 280px", min_width="0")
+        super().__init__([self.player, self.chat],
+                         layout=ipywidgets.Layout(width="100%", flex_flow="row wrap", align_items="flex-start",
+                                                 grid_gap="8px"))
+
+    def close(self) -> None:
+        """Disconnect the chat and close both panels."""
+        self.chat.close()
+        self.player.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"LiveStreamPanel({self.player!r}, {self.chat!r})"
