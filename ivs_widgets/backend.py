@@ -16,6 +16,7 @@ from ivs_widgets.constants import AWS_MESSAGING_ENDPOINT
 from ivs_widgets.sandbox import Sandbox
 
 BACKEND_VARIABLE = "IVS_BACKEND"
+PLAYBACK_VARIABLE = "IVS_PLAYBACK_URL"
 SANDBOX, AWS = "sandbox", "aws"
 
 
@@ -47,6 +48,44 @@ class Backend:
             return ChatToken.from_response(self.client.create_chat_token(**request))
 
         return provide
+
+    def chat_panel(self, room_arn: str, user_id: str, *, display_name: str | None = None,
+                   capabilities: Iterable[str] = ("SEND_MESSAGE",), session_duration_minutes: int | None = None,
+                   **panel_options: Any) -> Any:
+        """A ChatPanel for ``user_id`` in the room, with moderator controls when the capabilities allow,
+        and the input limited to the room's maximum message length."""
+        from ivs_widgets.widgets.chat import ChatPanel
+
+        capabilities = list(capabilities)
+        room = self.client.get_room(identifier=room_arn)
+        provider = self.token_provider(room_arn, user_id, capabilities,
+                                       {"displayName": display_name} if display_name else None,
+                                       session_duration_minutes)
+        panel_options.setdefault("title", room.get("name") or "IVS Chat")
+        return ChatPanel(self.messaging_url, provider, capabilities=capabilities,
+                         max_length=room["maximumMessageLength"], **panel_options)
+
+    def live_stream_panel(self, room_arn: str, user_id: str, *, playback_url: str | None = None,
+                          display_name: str | None = None, capabilities: Iterable[str] = ("SEND_MESSAGE",),
+                          **chat_options: Any) -> Any:
+        """The player and the room's chat side by side, as on the seed's demo page."""
+        from ivs_widgets.widgets.live import LiveStreamPanel
+
+        chat = self.chat_panel(room_arn, user_id, display_name=display_name, capabilities=capabilities,
+                               **chat_options)
+        return LiveStreamPanel(self.playback_url(playback_url), chat=chat)
+
+    def playback_url(self, url: str | None = None) -> str:
+        """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
+        ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel)."""
+        if url:
+            return url
+        if self.sandbox is not None:
+            return self.sandbox.start_test_stream()
+        from_environment = os.environ.get(PLAYBACK_VARIABLE)
+        if not from_environment:
+            raise ValueError(f"on AWS, pass your channel's playback URL or set {PLAYBACK_VARIABLE}")
+        return from_environment
 
     def __repr__(self) -> str:
         where = "local sandbox" if self.kind == SANDBOX else "Amazon IVS Chat on AWS"

@@ -42,3 +42,30 @@ def test_aws_backend_uses_the_standard_configuration(monkeypatch: pytest.MonkeyP
 def test_unknown_backend_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown backend 'local'"):
         connect("local")
+
+
+def test_playback_url_is_the_sandbox_test_stream_or_the_aws_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    with connect("sandbox") as backend:
+        url = backend.playback_url()
+        assert url.startswith("http://127.0.0.1:") and url.endswith(".m3u8")
+        assert backend.playback_url("https://example.com/live.m3u8") == "https://example.com/live.m3u8"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    aws = connect("aws")
+    monkeypatch.delenv("IVS_PLAYBACK_URL", raising=False)
+    with pytest.raises(ValueError, match="IVS_PLAYBACK_URL"):
+        aws.playback_url()
+    monkeypatch.setenv("IVS_PLAYBACK_URL", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8")
+    assert aws.playback_url().endswith("x.m3u8")
+
+
+def test_live_stream_panel_puts_the_test_stream_beside_the_rooms_chat() -> None:
+    with connect("sandbox") as backend:
+        room = backend.client.create_room(name="live", maximumMessageLength=120)
+        live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")
+        try:
+            assert live.player.url.endswith(".m3u8")
+            assert (live.chat.max_length, live.chat.title, live.chat.can_send) == (120, "live", True)
+            assert not live.chat.can_delete
+            assert live.chat.send("hi").sender.attributes == {"displayName": "Viewer"}
+        finally:
+            live.close()

@@ -435,3 +435,19 @@ def test_live_stream_panel_puts_player_and_chat_side_by_side(sandbox: Sandbox, i
     finally:
         live.close()
     assert live.chat.comm is None and live.player.comm is None
+
+
+def test_wait_for_returns_once_a_sent_message_is_shown_and_times_out_otherwise(
+        sandbox: Any, ivschat: Any, room: dict[str, Any]) -> None:
+    from ivs_widgets.backend import Backend
+
+    backend = Backend("sandbox", sandbox.region, ivschat, sandbox.messaging_endpoint)
+    panel = backend.chat_panel(room["arn"], "you", display_name="You")
+    try:
+        assert panel.max_length == room["maximumMessageLength"] and panel.title == "test-room"
+        panel.send("first")
+        panel.wait_for(lambda: [m.content for m in panel.messages] == ["first"], timeout=5)
+        with pytest.raises(TimeoutError):
+            panel.wait_for(lambda: len(panel.messages) == 2, timeout=0.2)
+    finally:
+        panel.close()

@@ -104,7 +104,8 @@ class ChatPanel(anywidget.AnyWidget):
         super().__init__(title=title, max_length=max_length)
         self.messaging_url = messaging_url
         self.history_limit = history_limit
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: wait_for conditions read messages under it
+        self._changed = threading.Condition(self._lock)  # notified whenever a frame has been handled
         self._entries: OrderedDict[str, tuple[frames.Frame, dict[str, Any]]] = OrderedDict()
         self._outbox: dict[str, Any] = {}  # trait values waiting for the next flush
         self._flush_scheduled = False
@@ -187,6 +188,17 @@ class ChatPanel(anywidget.AnyWidget):
     def on_error(self, callback: Callable[[ChatError], Any]) -> Callable[[], None]:
         """Call ``callback(error)`` for every failed action and every error the server reports."""
         return self._subscribe("error", callback)
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> None:
+        """Block until ``condition()`` is true, re-checking each time the panel handles a frame.
+
+        Frames arrive on the chat thread, so code that sends and then reads ``messages`` at once
+        (a script, "Run All") would race it; this waits for the effect instead. TimeoutError if
+        it does not come.
+        """
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise TimeoutError(f"the chat panel did not get there within {timeout} s")
 
     def close(self) -> None:
         """Disconnect, stop the chat thread and close the widget; safe to call twice."""
@@ -335,12 +347,15 @@ class ChatPanel(anywidget.AnyWidget):
                 callback(item)
             except Exception:  # a broken user callback must not stop the chat
                 log.exception("ChatPanel %s callback %r failed", kind, callback)
+        with self._changed:
+            self._changed.notify_all()
 
     # -- batching to the browser -----------------------------------------------------------------
     def _update(self, **traits: Any) -> None:
         """Queue trait values (``history=None`` means "the history changed") for the next flush."""
         with self._lock:
             self._outbox.update(traits)
+            self._changed.notify_all()
             if self._flush_scheduled or self._closed:
                 return
             self._flush_scheduled = True
