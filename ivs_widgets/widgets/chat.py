@@ -381,6 +381,8 @@ class ChatPanel(anywidget.AnyWidget):
         with self.hold_sync():
             for name, value in changes.items():
                 self.set_trait(name, value)
+        with self._changed:  # traits such as ``error`` are visible to Python from here on
+            self._changed.notify_all()
 
 
 def _display_name(message: frames.ChatMessage) -> str:
