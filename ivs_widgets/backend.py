@@ -75,6 +75,20 @@ class Backend:
                                **chat_options)
         return LiveStreamPanel(self.playback_url(playback_url), chat=chat)
 
+    def review_handler(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str) -> str:
+        """The Lambda ARN to put in a room's ``messageReviewHandler.uri`` for ``function``.
+
+        The sandbox stands the Python function in for a Lambda of that name. On AWS the handler is a
+        real Lambda function that you deploy (same logic, ``def handler(event, context)``), so this
+        refuses rather than pretend.
+        """
+        if self.sandbox is None:
+            raise RuntimeError(f"On AWS a review handler is a Lambda function: deploy {name!r} (Python runtime, "
+                               "handler(event, context) returning the same result) and use its ARN as the uri")
+        arn = f"arn:aws:lambda:{self.region}:{self.sandbox.config.account_id}:function:{name}"
+        self.sandbox.register_lambda(arn, function)
+        return arn
+
     def playback_url(self, url: str | None = None) -> str:
         """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
         ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel)."""

@@ -69,3 +69,20 @@ def test_live_stream_panel_puts_the_test_stream_beside_the_rooms_chat() -> None:
             assert live.chat.send("hi").sender.attributes == {"displayName": "Viewer"}
         finally:
             live.close()
+
+
+def test_review_handler_registers_a_python_function_as_the_rooms_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    with connect("sandbox") as backend:
+        uri = backend.review_handler(lambda event: {"ReviewResult": "ALLOW", "Content": event["Content"].upper()},
+                                     "shout")
+        assert uri == "arn:aws:lambda:us-east-1:123456789012:function:shout"
+        room = backend.client.create_room(messageReviewHandler={"uri": uri})
+        chat = BackgroundChatRoom(backend.messaging_url, backend.token_provider(room["arn"], "a", ["SEND_MESSAGE"]))
+        try:
+            chat.connect()
+            assert chat.send_message("quiet").content == "QUIET"
+        finally:
+            chat.close()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    with pytest.raises(RuntimeError, match="deploy 'shout'"):
+        connect("aws").review_handler(lambda event: event, "shout")
