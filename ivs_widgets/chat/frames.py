@@ -170,11 +170,23 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def is_unicode(value: str) -> bool:
+    """False for a string holding a lone surrogate: JSON can spell one (``\\ud800``), UTF-8 cannot,
+    so it could never be sent on to anyone."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _attributes(value: Any, what: str) -> Attributes | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise FrameError(f"{what} must be an object whose values are strings")
+    if not all(is_unicode(k) and is_unicode(v) for k, v in value.items()):
+        raise FrameError(f"{what} must be valid Unicode (no lone surrogates)")
     return value
 
 
@@ -186,6 +198,8 @@ def _text(data: dict[str, Any], key: str, required: bool = True) -> str:
         return ""
     if not isinstance(value, str):
         raise FrameError(f"{key} must be a string")
+    if not is_unicode(value):
+        raise FrameError(f"{key} must be valid Unicode (no lone surrogates)")
     return value
 
 
@@ -231,15 +245,12 @@ def parse_request(text: str | bytes) -> Request:
         raise FrameError("binary frames are not supported; send JSON text")
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to read
         raise FrameError("request is not valid JSON") from None
     if not isinstance(raw, dict):
         raise FrameError("request must be a JSON object")
     data = {str(k).lower(): v for k, v in raw.items()}
-    request_id = data.get("requestid")
-    if request_id is not None and not isinstance(request_id, str):
-        raise FrameError("RequestId must be a string")
-    request_id = request_id or ""
+    request_id = _text({"RequestId": data.get("requestid")}, "RequestId", required=False)
     action = data.get("action")
     fields = {"Content": data.get("content"), "Id": data.get("id"), "UserId": data.get("userid"),
               "Reason": data.get("reason")}
@@ -260,8 +271,8 @@ def request_id_of(text: str | bytes) -> str:
     try:
         raw = json.loads(text)
         for key, value in raw.items():
-            if str(key).lower() == "requestid" and isinstance(value, str):
+            if str(key).lower() == "requestid" and isinstance(value, str) and is_unicode(value):
                 return value
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         pass
     return ""

@@ -63,7 +63,7 @@ LISTENER_KINDS = ("message", "event", "message_delete", "user_disconnect", "erro
 class ChatToken:
     """What a token provider returns: the token and, optionally, when it and its session expire."""
 
-    token: str
+    token: str = field(repr=False)  # a bearer credential: never in a printed or logged repr
     token_expiration_time: datetime | None = None
     session_expiration_time: datetime | None = None
 

@@ -17,7 +17,8 @@ class SandboxConfig:
     region: str = c.SANDBOX_REGION
     account_id: str = c.SANDBOX_ACCOUNT_ID
     access_key_id: str = c.SANDBOX_ACCESS_KEY_ID
-    secret_access_key: str = c.SANDBOX_SECRET_ACCESS_KEY
+    #: Left out of the repr like any secret key (a user may put a real one here).
+    secret_access_key: str = field(default=c.SANDBOX_SECRET_ACCESS_KEY, repr=False)
     #: Refuse requests that are not SigV4-signed with the credentials above, as AWS does.
     require_signature: bool = True
     #: sqlite file keeping rooms, logging configurations and tags across restarts (None: memory).

@@ -58,7 +58,7 @@ class MessagingServer:
         self._server = await serve(self._serve_connection, host, port, ssl=ssl_context,
                                    process_request=self._authorize, select_subprotocol=_echo_token,
                                    max_size=MAX_WIRE_BYTES, max_queue=64, compression=None,
-                                   server_header="ivs-sandbox")
+                                   server_header="ivs-sandbox", logger=_TokenRedactingLogger(_WEBSOCKETS_LOG))
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -212,6 +212,21 @@ class MessagingServer:
         self._rates.pop(room_arn, None)
         for connection in self.connections(room_arn):
             asyncio.ensure_future(connection.close(1000, "chat room deleted"))
+
+
+_WEBSOCKETS_LOG = logging.getLogger("websockets.server")
+
+
+class _TokenRedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """``websockets`` logs every handshake header at DEBUG, and the chat token is one of them."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if len(args) == 2 and str(args[0]).lower() == "sec-websocket-protocol":
+            args = (args[0], "<chat token>")
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return msg, kwargs  # keep the ``extra`` websockets adds (the connection)
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:

@@ -67,6 +67,22 @@ class OperationHandler(tornado.web.RequestHandler):
     async def options(self, path: str) -> None:
         self._dispatch(path)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """What tornado refuses before ``_dispatch`` (a method it does not know, a path that is not
+        UTF-8) cannot name an operation: answer it as an unknown operation, in the wire format.
+
+        Tornado then closes the connection without reading the body; saying so lets keep-alive
+        clients reconnect instead of failing their next request on a dead socket.
+        """
+        error = validation_error(f"Unknown operation: {self.request.method} {self.request.path}",
+                                 reason="UNKNOWN_OPERATION")
+        self.set_status(error.status)
+        self.set_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.set_header("x-amzn-ErrorType", error.code)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Connection", "close")
+        self.finish(json.dumps(error.body()))
+
     def _dispatch(self, path: str) -> None:
         request_id = str(uuid.uuid4())
         self.set_header("x-amzn-RequestId", request_id)
@@ -102,10 +118,10 @@ class OperationHandler(tornado.web.RequestHandler):
         if segments[0] == "tags":
             params["resourceArn"] = segments[1]  # tornado has percent-decoded the path
             if method == "DELETE":
-                params["tagKeys"] = [k.decode() for k in self.request.query_arguments.get("tagKeys", [])]
+                params["tagKeys"] = [_utf8(k, "tagKeys") for k in self.request.query_arguments.get("tagKeys", [])]
         op = validation.operation(name)
         validation.validate(op.input_shape, params)
-        result = getattr(self.control, name)(params)
+        result = getattr(self.control, name)(validation.modeled(op.input_shape, params))
         return op.http.get("responseCode", 200), result
 
     def _parse_body(self, body: bytes) -> dict[str, Any]:
@@ -117,11 +133,18 @@ class OperationHandler(tornado.web.RequestHandler):
                            f"Unsupported Content-Type {content_type!r}: send application/json")
         try:
             params = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to read
             raise validation_error(f"Request body is not valid JSON: {exc}", reason="OTHER") from None
         if not isinstance(params, dict):
             raise validation_error("Request body must be a JSON object", reason="OTHER")
         return params
+
+
+def _utf8(value: bytes, name: str) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise validation_error(f"{name} must be UTF-8", field=name) from None
 
 
 def application(control: ControlPlane) -> tornado.web.Application:

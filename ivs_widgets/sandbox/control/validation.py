@@ -14,6 +14,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from ivs_widgets.chat.frames import is_unicode
 from ivs_widgets.constants import MAX_ATTRIBUTES_BYTES, attributes_bytes
 from ivs_widgets.sandbox.control.errors import validation_error
 
@@ -60,6 +61,8 @@ def validate(shape: Shape, value: Any, path: str = "") -> None:
     elif kind == "string":
         if not isinstance(value, str):
             raise _fail(shape, path, value, "be a string")
+        if not is_unicode(value):  # a lone surrogate: JSON can spell one (\ud800), UTF-8 cannot
+            raise _fail(shape, path, value, "be valid Unicode")
         _check_size(shape, path, value, len(value), meta, "length")
         if shape.enum and value not in shape.enum:
             raise _fail(shape, path, value, f"satisfy enum value set: [{', '.join(shape.enum)}]")
@@ -96,6 +99,15 @@ def validate(shape: Shape, value: Any, path: str = "") -> None:
             if total > MAX_ATTRIBUTES_BYTES:
                 raise validation_error(f"{path} must be at most {MAX_ATTRIBUTES_BYTES} bytes in total "
                                        f"(keys and values); got {total}", field=path)
+
+
+def modeled(shape: Shape, value: Any) -> Any:
+    """A validated ``value`` as the service reads it: members the model does not name, and members
+    sent as ``null``, are absent (so they are neither stored nor echoed back to a strict parser)."""
+    if shape.type_name != "structure":
+        return value
+    return {name: modeled(shape.members[name], item) for name, item in value.items()
+            if name in shape.members and item is not None}
 
 
 def _check_size(shape: Shape, path: str, value: Any, size: int, meta: dict[str, Any], noun: str) -> None:
