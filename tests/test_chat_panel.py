@@ -451,3 +451,23 @@ def test_wait_for_returns_once_a_sent_message_is_shown_and_times_out_otherwise(
             panel.wait_for(lambda: len(panel.messages) == 2, timeout=0.2)
     finally:
         panel.close()
+
+
+def test_prefill_shows_a_late_joiner_the_logged_messages_before_live_ones(
+        sandbox: Any, ivschat: Any, room: dict[str, Any]) -> None:
+    from ivs_widgets.backend import Backend
+    from ivs_widgets.chat import frames
+
+    earlier = [frames.ChatMessage(id=f"earlier{i:05d}", content=f"logged {i}", sender=frames.Sender("old", {}),
+                                  send_time=f"2020-01-01T00:00:0{i}Z") for i in range(3)]
+    backend = Backend("sandbox", sandbox.region, ivschat, sandbox.messaging_endpoint)
+    panel = backend.chat_panel(room["arn"], "late", display_name="Late")
+    try:
+        panel.send("live")
+        panel.wait_for(lambda: len(panel.messages) == 1)
+        panel.prefill(earlier)
+        panel.prefill(earlier[:1])  # already shown: not repeated
+        assert [m.content for m in panel.messages] == ["logged 0", "logged 1", "logged 2", "live"]
+        panel.wait_for(lambda: [row["text"] for row in panel.history] == ["logged 0", "logged 1", "logged 2", "live"])
+    finally:
+        panel.close()

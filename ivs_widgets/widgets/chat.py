@@ -189,6 +189,21 @@ class ChatPanel(anywidget.AnyWidget):
         """Call ``callback(error)`` for every failed action and every error the server reports."""
         return self._subscribe("error", callback)
 
+    def prefill(self, messages: Iterable[frames.ChatMessage]) -> None:
+        """Show earlier messages to a late joiner, oldest first, before the live ones.
+
+        IVS Chat has no history API: the earlier messages come from the chat logs, e.g.
+        ``ChatHistory.last_messages(50)``. Callbacks are not called for them.
+        """
+        for message in messages:
+            with self._lock:
+                if message.id in self._entries:
+                    continue
+            self._add(message, _message_row(message))
+        with self._lock:  # earlier messages belong before anything already shown
+            ordered = sorted(self._entries.items(), key=lambda item: getattr(item[1][0], "send_time", ""))
+            self._entries = OrderedDict(ordered)
+
     def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> None:
         """Block until ``condition()`` is true, re-checking each time the panel handles a frame.
 
@@ -216,8 +231,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     # -- frames (these run on the chat thread) -------------------------------------------------
     def _on_message(self, message: frames.ChatMessage) -> None:
-        self._add(message, {"kind": "message", "user": message.sender.user_id, "name": _display_name(message),
-                            "text": message.content})
+        self._add(message, _message_row(message))
         self._emit("message", message)
 
     def _on_event(self, event: frames.ChatEvent) -> None:
@@ -383,6 +397,11 @@ class ChatPanel(anywidget.AnyWidget):
                 self.set_trait(name, value)
         with self._changed:  # traits such as ``error`` are visible to Python from here on
             self._changed.notify_all()
+
+
+def _message_row(message: frames.ChatMessage) -> dict[str, Any]:
+    return {"kind": "message", "user": message.sender.user_id, "name": _display_name(message),
+            "text": message.content}
 
 
 def _display_name(message: frames.ChatMessage) -> str:
