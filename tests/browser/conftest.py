@@ -94,8 +94,10 @@ def jupyterlab(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not session-wide: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, which breaks the asyncio tests that run after."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
