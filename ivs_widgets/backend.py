@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
 from ivs_widgets.constants import AWS_MESSAGING_ENDPOINT
 from ivs_widgets.sandbox import Sandbox
@@ -88,6 +89,33 @@ class Backend:
         arn = f"arn:aws:lambda:{self.region}:{self.sandbox.config.account_id}:function:{name}"
         self.sandbox.register_lambda(arn, function)
         return arn
+
+    def chat_history(self, room_arn: str, logging_configuration_arn: str | None = None) -> history.ChatHistory:
+        """What a logging configuration of the room has recorded so far (IVS Chat has no history API).
+
+        Without ``logging_configuration_arn``, the room's first configuration that can be read back.
+        The sandbox first writes out every frame delivered so far, then reads its local folders. On
+        AWS this reads the S3 bucket or the CloudWatch Logs group with boto3 in the backend's region;
+        records reach them some time after delivery (S3: minutes). Firehose delivers to destinations
+        of its own, so a Firehose configuration cannot be read back here on AWS.
+        """
+        arns = ([logging_configuration_arn] if logging_configuration_arn
+                else self.client.get_room(identifier=room_arn)["loggingConfigurationIdentifiers"])
+        for arn in arns:
+            destination = self.client.get_logging_configuration(identifier=arn)["destinationConfiguration"]
+            if self.sandbox is not None and self.sandbox.chat_logs is not None and self.sandbox.data_dir:
+                self.sandbox.chat_logs.flush()
+                return history.read_sandbox(self.sandbox.data_dir, destination, room_arn)
+            import boto3
+
+            if "s3" in destination:
+                return history.read_s3(destination["s3"]["bucketName"], room_arn,
+                                       client=boto3.client("s3", region_name=self.region))
+            if "cloudWatchLogs" in destination:
+                return history.read_cloudwatch(destination["cloudWatchLogs"]["logGroupName"], room_arn,
+                                               client=boto3.client("logs", region_name=self.region))
+        raise ValueError("no logging configuration of this room can be read back: attach one with an S3 or "
+                         "CloudWatch Logs destination (UpdateRoom loggingConfigurationIdentifiers)")
 
     def playback_url(self, url: str | None = None) -> str:
         """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
