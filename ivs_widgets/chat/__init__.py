@@ -1,29 +1,32 @@
-"""The client side of Amazon IVS Chat's messaging protocol, usable with or without Jupyter."""
+"""The client side of Amazon IVS Chat's messaging protocol, usable with or without Jupyter.
 
-from ivs_widgets.chat.background import BackgroundChatRoom
-from ivs_widgets.chat.frames import (
-    ChatErrorFrame,
-    ChatEvent,
-    ChatMessage,
-    DeleteMessageEvent,
-    DisconnectUserEvent,
-    Frame,
-    Sender,
-)
-from ivs_widgets.chat.room import (
-    NOT_CONNECTED_CODE,
-    TIMEOUT_CODE,
-    ChatConnectionError,
-    ChatError,
-    ChatRoom,
-    ChatToken,
-    ConnectionState,
-    DisconnectReason,
-    TokenProvider,
-)
+Names are imported on first use (PEP 562): the sandbox needs only ``chat.frames``, and should not
+pay for the client's imports when it starts.
+"""
 
-__all__ = [
-    "BackgroundChatRoom", "ChatConnectionError", "ChatError", "ChatErrorFrame", "ChatEvent", "ChatMessage",
-    "ChatRoom", "ChatToken", "ConnectionState", "DeleteMessageEvent", "DisconnectReason", "DisconnectUserEvent",
-    "Frame", "NOT_CONNECTED_CODE", "Sender", "TIMEOUT_CODE", "TokenProvider",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "BackgroundChatRoom": "background",
+    **{name: "frames" for name in ("ChatErrorFrame", "ChatEvent", "ChatMessage", "DeleteMessageEvent",
+                                   "DisconnectUserEvent", "Frame", "Sender")},
+    **{name: "room" for name in ("NOT_CONNECTED_CODE", "TIMEOUT_CODE", "ChatConnectionError", "ChatError",
+                                 "ChatRoom", "ChatToken", "ConnectionState", "DisconnectReason", "TokenProvider")},
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
