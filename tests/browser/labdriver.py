@@ -1,0 +1,99 @@
+"""Driving Jupyter front ends in the browser tests: start a server, Run All in a notebook.
+
+Shared by the JupyterLab fixtures in conftest.py and the Notebook 7 test, which differ only in the
+server module they start and the URL of a notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+#: Any cell prompt shows an execution count or "*": Run All has started.
+CELLS_STARTED = (r"() => [...document.querySelectorAll('.jp-InputPrompt')]"
+                 r".some((p) => /\[[0-9*]+\]/.test(p.textContent))")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_server(module: str, root: Path, home: Path, *extra: str) -> Iterator[str]:
+    """Base URL of ``python -m MODULE`` (jupyterlab, notebook) serving ``root`` on a free loopback
+    port with no token, its config and runtime files under ``home``."""
+    env = {**os.environ, **{f"JUPYTER_{d.upper()}_DIR": str(home / d) for d in ("config", "runtime", "data")},
+           "PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(home / f"{module}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+             "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--allow-root",
+             *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # poll until the server answers: there is no event to await across processes
+                try:
+                    urllib.request.urlopen(f"{url}/api/status", timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"{module} did not start; see {log.name}")
+                    time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def run_all_cells(page: Any, notebook_url: str, timeout_ms: int = 90_000) -> None:
+    """Open a notebook and choose Run → Run All Cells until its cells start.
+
+    Under load the front end sometimes opens the notebook before it knows its kernel: it then asks
+    "Select Kernel" (a modal dialog that swallows clicks) or accepts "Run All Cells" and runs
+    nothing. Both were seen; this answers the dialog and clicks again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(notebook_url, timeout=timeout_ms)
+    # "attached": Notebook 7 hides the indicator in a narrow toolbar, but it still reports the kernel.
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
+                           timeout=timeout_ms)
+
+    def started(wait_ms: int) -> bool:
+        try:
+            page.wait_for_function(CELLS_STARTED, timeout=wait_ms)
+        except PlaywrightTimeout:
+            return False
+        return True
+
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():
+            dialog.first.click()  # "Select" the notebook's own kernel (python3)
+            if started(10_000):  # a Run All that waited on the dialog goes ahead
+                return
+        page.keyboard.press("Escape")  # close a menu left open by an interrupted attempt
+        try:
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')", timeout=10_000)
+        except PlaywrightTimeout:
+            continue
+        if started(20_000):
+            return
+    pytest.fail("the notebook's cells never started running")
