@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,35 +29,41 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyter_server(module: str, root: Path, home: Path, *extra: str) -> Iterator[str]:
-    """Base URL of ``python -m MODULE`` (jupyterlab, notebook) serving ``root`` on a free loopback
-    port with no token, its config and runtime files under ``home``."""
+def server_process(command: list[str], port: int, home: Path, name: str) -> Iterator[str]:
+    """Run ``command`` (a server that will listen on ``port``) with Jupyter's config and runtime files
+    under ``home``; yield its base URL once it accepts connections; stop it afterwards."""
     env = {**os.environ, **{f"JUPYTER_{d.upper()}_DIR": str(home / d) for d in ("config", "runtime", "data")},
            "PYTHONUNBUFFERED": "1"}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(home / f"{module}.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-             "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--allow-root",
-             *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(home / f"{name}.log", "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
-            while True:  # poll until the server answers: there is no event to await across processes
+            while True:  # poll until it listens: there is no event to await across processes
                 try:
-                    urllib.request.urlopen(f"{url}/api/status", timeout=2).read()
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
                     break
                 except OSError:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"{module} did not start; see {log.name}")
+                        pytest.fail(f"{name} did not start; see {log.name}")
                     time.sleep(0.2)
-            yield url
+            yield f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def jupyter_server(module: str, root: Path, home: Path, *extra: str) -> Iterator[str]:
+    """Base URL of ``python -m MODULE`` (jupyterlab, notebook) serving ``root`` on a free loopback
+    port with no token."""
+    port = free_port()
+    with server_process([sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+                         "--allow-root", *extra], port, home, module) as url:
+        yield url
 
 
 def run_all_cells(page: Any, notebook_url: str, timeout_ms: int = 90_000) -> None:

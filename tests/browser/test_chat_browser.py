@@ -8,17 +8,14 @@ AWS would. The other side of the chat is "alice", a BackgroundChatRoom in this p
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import nbformat
 import pytest
+from labdriver import free_port, server_process
 
 from ivs_widgets.chat import BackgroundChatRoom, ChatToken, frames
 from ivs_widgets.sandbox import Sandbox
@@ -266,28 +263,10 @@ def test_a_moderator_disconnect_shows_and_reconnect_works(open_chat: Callable[..
 @contextlib.contextmanager
 def voila(notebook: Path, home: Path) -> Iterator[str]:
     """Voila serving ``notebook`` on a free loopback port; yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, **{f"JUPYTER_{d.upper()}_DIR": str(home / d) for d in ("config", "runtime", "data")}}
-    with open(home / "voila.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-                                 "--Voila.ip=127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + 60
-            while True:  # poll until Voila listens: there is no event to await across processes
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"Voila did not start; see {log.name}")
-                    time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    port = free_port()
+    with server_process([sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+                         "--Voila.ip=127.0.0.1"], port, home, "voila") as url:
+        yield url + "/"
 
 
 def test_the_panel_works_in_voila(page: Any, tmp_path: Path, sandbox: Sandbox, room: dict[str, Any],
