@@ -8,6 +8,7 @@ same for both. ``IVS_BACKEND=aws`` (or ``connect("aws")``) uses the standard AWS
 from __future__ import annotations
 
 import os
+import ssl as ssl_module
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -30,6 +31,8 @@ class Backend:
     client: Any
     messaging_url: str
     sandbox: Sandbox | None = field(default=None, repr=False)
+    #: Trust for a sandbox serving TLS with its own CA (a workshop); None: the system's CAs.
+    ssl: ssl_module.SSLContext | None = field(default=None, repr=False)
 
     def token_provider(self, room_arn: str, user_id: str, capabilities: Iterable[str] = (),
                        attributes: dict[str, str] | None = None,
@@ -63,6 +66,8 @@ class Backend:
                                        {"displayName": display_name} if display_name else None,
                                        session_duration_minutes)
         panel_options.setdefault("title", room.get("name") or "IVS Chat")
+        if self.ssl is not None:
+            panel_options.setdefault("ssl", self.ssl)
         return ChatPanel(self.messaging_url, provider, capabilities=capabilities,
                          max_length=room["maximumMessageLength"], **panel_options)
 

@@ -3,6 +3,11 @@
 It prints the endpoints and the ``export`` lines another shell needs, then a ``ready`` line once
 both endpoints accept connections (scripts and tests wait for that line, not for a delay).
 Ctrl-C or SIGTERM closes every connection and exits 0.
+
+``--workshop`` serves a room full of attendees: TLS, credentials only the presenter sees, and a
+room opened to attendees whose URL, room code and certificate fingerprint it prints to share.
+``--network`` (which implies it) listens on every interface. ``ivs-sandbox reset`` empties a
+running sandbox between two workshop sessions.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivs_widgets import constants as c
+from ivs_widgets.sandbox.workshop import DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from ivs_widgets.sandbox import Sandbox
@@ -30,8 +36,9 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ivs-sandbox", description="A local Amazon IVS Chat (control plane and messaging WebSocket).")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default: 127.0.0.1; the credentials are public, keep it local)")
+    parser.add_argument("--host", default=None,
+                        help="address to bind (default: 127.0.0.1, or 0.0.0.0 with --network); an address "
+                             "beyond this machine needs --network")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"control-plane (HTTP) port, 0 picks a free one (default: {DEFAULT_PORT})")
     parser.add_argument("--messaging-port", type=int, default=0,
@@ -42,22 +49,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="sqlite file keeping rooms and logging configurations across restarts")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    workshop = parser.add_argument_group("workshop", "one sandbox for a room full of attendees")
+    workshop.add_argument("--workshop", action="store_true",
+                          help="TLS, presenter-only credentials, and a room opened to attendees")
+    workshop.add_argument("--network", action="store_true",
+                          help="listen on every interface so attendees on your network can join (implies --workshop)")
+    workshop.add_argument("--certfile", type=Path, help="TLS certificate chain (PEM) instead of the sandbox's own CA")
+    workshop.add_argument("--keyfile", type=Path, help="private key (PEM) of --certfile")
+    workshop.add_argument("--room-name", default="Workshop", help="the room opened to attendees (default: Workshop)")
+    workshop.add_argument("--attendee-capabilities", default="SEND_MESSAGE", metavar="LIST",
+                          help="comma-separated capabilities attendees get (default: SEND_MESSAGE)")
+    workshop.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                          help=f"chat tokens the room code may mint in all (default: {DEFAULT_MAX_TOKENS})")
+    args = parser.parse_args(argv)
+    args.workshop = args.workshop or args.network
+    if args.host is None:
+        args.host = "0.0.0.0" if args.network else "127.0.0.1"
+    elif args.host not in _LOOPBACK and not args.network:
+        parser.error(f"--host {args.host} lets other machines in: add --network (TLS and presenter-only "
+                     "credentials); without it the sandbox's public credentials would be open to them")
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    return args
+
+
+def parse_reset_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="ivs-sandbox reset", description="Disconnect everyone and delete every room, room code and logging "
+        "configuration of a running sandbox. Uses the export lines it printed (AWS_ENDPOINT_URL_IVSCHAT, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_CA_BUNDLE).")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reset"]:
+        return reset(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from ivs_widgets.sandbox import Sandbox  # after parsing, so that ``--help`` answers at once
 
     sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
-                      account_id=args.account_id, state_path=args.state)
-    if args.host not in _LOOPBACK:
-        print(f"warning: binding {args.host}: anyone who can reach it can use the sandbox's public credentials",
-              file=sys.stderr)
+                      account_id=args.account_id, state_path=args.state, workshop=args.workshop,
+                      certfile=args.certfile, keyfile=args.keyfile)
     try:
-        asyncio.run(_serve(sandbox, args.state))
+        asyncio.run(_serve(sandbox, args))
     except OSError as exc:  # most often: the port is taken
         print(f"ivs-sandbox: cannot listen on {args.host}: {exc.strerror or exc} "
               "(choose another --port / --messaging-port, or 0 for a free one)", file=sys.stderr)
@@ -68,17 +105,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _serve(sandbox: Sandbox, state: Path | None) -> None:
+def reset(argv: list[str]) -> int:
+    parse_reset_args(argv)
+    from ivs_widgets.workshop import Presenter, WorkshopError
+
+    try:
+        presenter = Presenter.from_environment()
+        presenter.reset()
+    except (RuntimeError, WorkshopError) as exc:
+        print(f"ivs-sandbox reset: {exc}", file=sys.stderr)
+        return 1
+    print(f"reset {presenter.url}: no rooms, room codes or connections left")
+    return 0
+
+
+async def _serve(sandbox: Sandbox, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, sandbox.request_stop)
         except NotImplementedError:  # Windows: Ctrl-C arrives as KeyboardInterrupt instead
             pass
-    await sandbox.serve(ready=lambda: _announce(sandbox, state))
+    await sandbox.serve(ready=lambda: _announce(sandbox, args))
 
 
-def _announce(sandbox: Sandbox, state: Path | None) -> None:
+def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace) -> dict[str, Any]:
+    """The room attendees join: the one of that name still open from a previous run (``--state``), or a new one."""
+    rooms = [r for r in sandbox.control.ListRooms({"name": args.room_name})["rooms"]]
+    for invite in sandbox.workshop.invites():
+        if invite["open"] and any(invite["roomArn"] == room["arn"] for room in rooms):
+            return invite
+    room_arn = rooms[0]["arn"] if rooms else sandbox.control.CreateRoom({"name": args.room_name})["arn"]
+    capabilities = [cap.strip() for cap in args.attendee_capabilities.split(",") if cap.strip()]
+    return sandbox.workshop.open_room(room_arn, capabilities, args.max_tokens)
+
+
+def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
+    state = args.state
     lines = [
         f"control plane (ivschat API): {sandbox.control_endpoint}",
         f"messaging (WebSocket):       {sandbox.messaging_endpoint}",
@@ -86,9 +149,24 @@ def _announce(sandbox: Sandbox, state: Path | None) -> None:
         f"account:                     {sandbox.config.account_id}",
         f"state:                       {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
         "",
+        "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
+        if args.workshop else
         "# Point boto3 and the AWS CLI at it from another shell (local stand-in credentials, not AWS's):",
         *(f"export {name}={shlex.quote(value)}" for name, value in sandbox.environment().items()),
         "",
-        f"{READY} (Ctrl-C to stop)",
     ]
+    if args.workshop:
+        from ivs_widgets.sandbox import tls
+
+        invite = _open_workshop_room(sandbox, args)
+        host = tls.lan_address() if args.host in ("0.0.0.0", "::", "") else args.host
+        assert sandbox.certificate is not None
+        lines += [
+            f"# Share with attendees (room {invite['roomName']!r}, capabilities {', '.join(invite['capabilities'])}):",
+            f"url:         {sandbox.control_endpoint_for(host)}",
+            f"room code:   {invite['code']}",
+            f"fingerprint: {sandbox.certificate.fingerprint}",
+            "",
+        ]
+    lines.append(f"{READY} (Ctrl-C to stop)")
     print("\n".join(lines), flush=True)

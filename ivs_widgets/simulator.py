@@ -247,7 +247,7 @@ class AudienceSimulator:
         rooms = {user: ChatRoom(self._backend.messaging_url,
                                 self._backend.token_provider(self._room_arn, user, ["SEND_MESSAGE"],
                                                              {"displayName": display_name(user)}),
-                                request_timeout=self._request_timeout)
+                                request_timeout=self._request_timeout, ssl=self._backend.ssl)
                  for user in self.users}
         try:
             await asyncio.gather(*(room.connect() for room in rooms.values()))

@@ -26,6 +26,12 @@ class SandboxConfig:
     #: Folder of the chat logs' local S3, CloudWatch Logs and Firehose destinations
     #: (None: a temporary folder, removed when the sandbox stops).
     data_dir: Path | None = None
+    #: Workshop mode: TLS (our own CA unless ``certfile``/``keyfile`` are given) and presenter
+    #: credentials of its own instead of the public ones above (see ``ivs_widgets.sandbox.workshop``).
+    workshop: bool = False
+    #: A certificate chain and key to serve TLS with (PEM files); without them workshop mode makes its own.
+    certfile: Path | None = None
+    keyfile: Path | None = None
     token_lifetime_seconds: float = c.DEFAULT_TOKEN_LIFETIME_SECONDS
     quota_rooms: int = c.QUOTA_ROOMS
     quota_logging_configurations: int = c.QUOTA_LOGGING_CONFIGURATIONS

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from ivs_widgets.chat import frames
 from ivs_widgets.constants import MAX_ATTRIBUTES_BYTES, attributes_bytes
 from ivs_widgets.sandbox import ids, tokens
+from ivs_widgets.sandbox.activity import Activity
 from ivs_widgets.sandbox.config import SandboxConfig
 from ivs_widgets.sandbox.ratelimit import RateWindow
 from ivs_widgets.sandbox.review import ReviewHandler, ReviewHandlers
@@ -48,7 +49,9 @@ class MessagingServer:
         self.config = config
         self.review = ReviewHandlers()
         #: Called with (room ARN, frame) for every MESSAGE and EVENT delivered (chat logging, dashboards).
-        self.listeners: list[Listener] = []
+        #: Message rates and recent denials per room, for the presenter's dashboard.
+        self.activity = Activity()
+        self.listeners: list[Listener] = [self.activity]
         self._rooms: dict[str, set[ServerConnection]] = {}
         self._rates: dict[str, RateWindow] = {}
         self._server: Server | None = None
@@ -78,21 +81,27 @@ class MessagingServer:
         """Refuse bad, reused or expired tokens and deleted rooms before the upgrade."""
         offered = _offered_subprotocols(request.headers)
         if len(offered) != 1:
-            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "a chat token is required as the only "
-                                                                "Sec-WebSocket-Protocol value")
+            return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "a chat token is required as the only "
+                                                                     "Sec-WebSocket-Protocol value")
         now = time.time()
         try:
             claims = tokens.verify(offered[0], self.state.token_secret, now)
         except tokens.TokenError as error:
-            return _refuse(connection, HTTPStatus.UNAUTHORIZED, str(error))
+            return self._refuse(connection, HTTPStatus.UNAUTHORIZED, str(error))
         if self.state.get(ROOM, claims.room_arn) is None:
-            return _refuse(connection, HTTPStatus.NOT_FOUND, "chat room not found")
+            return self._refuse(connection, HTTPStatus.NOT_FOUND, "chat room not found", claims)
         if now >= claims.session_expires_at:
-            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "chat session has expired")
+            return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "chat session has expired", claims)
         if not self.state.spend_token(claims.jti, claims.token_expires_at, now):
-            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "chat token has already been used")
+            return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "chat token has already been used", claims)
         connection.claims = claims  # type: ignore[attr-defined]
         return None
+
+    def _refuse(self, connection: ServerConnection, status: HTTPStatus, reason: str,
+                claims: tokens.TokenClaims | None = None) -> Response:
+        self.activity.error("handshake", status.value, reason, claims.room_arn if claims else "",
+                            claims.user_id if claims else "")
+        return connection.respond(status, f"{reason}\n")
 
     # -- one connection ----------------------------------------------------------------------
     async def _serve_connection(self, connection: ServerConnection) -> None:
@@ -186,6 +195,8 @@ class MessagingServer:
                 log.exception("chat listener failed")
 
     def _error(self, connection: ServerConnection, code: int, message: str, request_id: str) -> None:
+        claims: tokens.TokenClaims = connection.claims  # type: ignore[attr-defined]
+        self.activity.error("message", code, message, claims.room_arn, claims.user_id)
         broadcast([connection], frames.dumps(frames.ChatErrorFrame(
             id=ids.new_id(), error_code=code, error_message=message, request_id=request_id)))
 
@@ -208,10 +219,27 @@ class MessagingServer:
             if connection.claims.user_id == user_id:  # type: ignore[attr-defined]
                 asyncio.ensure_future(connection.close(1000, "disconnected by a moderator"))
 
-    def close_room(self, room_arn: str) -> None:
+    def close_room(self, room_arn: str, reason: str = "chat room deleted") -> None:
+        """Close every connection in the room (DeleteRoom, a presenter closing the room, a reset)."""
         self._rates.pop(room_arn, None)
         for connection in self.connections(room_arn):
-            asyncio.ensure_future(connection.close(1000, "chat room deleted"))
+            asyncio.ensure_future(connection.close(1000, reason))
+
+    def close_all(self, reason: str) -> None:
+        """Close every connection in every room (a reset)."""
+        for room_arn in list(self._rooms):
+            self.close_room(room_arn, reason)
+        self._rates.clear()
+
+    def users(self, room_arn: str) -> list[dict[str, Any]]:
+        """Who is connected to the room: user id, display name and number of connections, by user id."""
+        found: dict[str, dict[str, Any]] = {}
+        for connection in self.connections(room_arn):
+            claims: tokens.TokenClaims = connection.claims  # type: ignore[attr-defined]
+            user = found.setdefault(claims.user_id, {
+                "userId": claims.user_id, "displayName": claims.attributes.get("displayName", ""), "connections": 0})
+            user["connections"] += 1
+        return sorted(found.values(), key=lambda user: user["userId"])
 
 
 _WEBSOCKETS_LOG = logging.getLogger("websockets.server")
@@ -236,10 +264,6 @@ def _offered_subprotocols(headers: Headers) -> list[str]:
 def _echo_token(connection: ServerConnection, subprotocols: Any) -> Any:
     """Select the token itself: clients (browsers, Node, the official SDK) require the echo."""
     return subprotocols[0] if subprotocols else None
-
-
-def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
-    return connection.respond(status, f"{reason}\n")
 
 
 def _send_time() -> str:

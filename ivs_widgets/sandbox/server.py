@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import secrets
 import shutil
+import string
 import ssl
 import tempfile
 import threading
@@ -20,13 +22,16 @@ from typing import Any, Awaitable, Callable, TypeVar
 import tornado.httpserver
 import tornado.netutil
 
+from ivs_widgets.sandbox import tls
 from ivs_widgets.sandbox.chat_logs import ChatLogs
 from ivs_widgets.sandbox.config import SandboxConfig
+from ivs_widgets.sandbox.control import workshop_http
 from ivs_widgets.sandbox.control.http import application
 from ivs_widgets.sandbox.control.operations import ControlPlane
 from ivs_widgets.sandbox.messaging import MessagingServer, ReviewHandler
-from ivs_widgets.sandbox.state import State
+from ivs_widgets.sandbox.state import ROOM, State
 from ivs_widgets.sandbox.stream import HlsTestStream
+from ivs_widgets.sandbox.workshop import Workshop
 
 log = logging.getLogger("ivs_widgets.sandbox")
 T = TypeVar("T")
@@ -38,10 +43,22 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None, *, ssl_context: ssl.SSLContext | None = None,
                  **settings: Any) -> None:
         self.config = replace(config or SandboxConfig(), **settings)
-        self.ssl_context = ssl_context
         self.state = State(self.config.state_path)
+        #: The TLS certificate and the CA attendees trust (workshop mode, or certfile/keyfile given).
+        self.certificate: tls.Certificate | None = None
+        if self.config.certfile or self.config.keyfile:
+            if not (self.config.certfile and self.config.keyfile):
+                raise ValueError("give both certfile and keyfile")
+            self.certificate = tls.from_files(self.config.certfile, self.config.keyfile)
+        elif self.config.workshop:
+            ca = self.state.remember("workshop_ca", tls.new_ca_pem)
+            self.certificate = tls.issue(ca, tls.machine_hosts(self.config.host))
+        if self.config.workshop:
+            self.config = replace(self.config, **self._presenter_credentials())
+        self.ssl_context = ssl_context or (self.certificate.server_context() if self.certificate else None)
         self.messaging = MessagingServer(self.state, self.config)
         self.control = ControlPlane(self.state, self.config, live=self.messaging)
+        self.workshop = Workshop(self.control)
         self.port = 0
         self.messaging_port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,31 +74,59 @@ class Sandbox:
     # -- endpoints ---------------------------------------------------------------------------
     @property
     def control_endpoint(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://{_host_for_url(self.config.host)}:{self.port}"
+        return self.control_endpoint_for(self.config.host)
 
     @property
     def messaging_endpoint(self) -> str:
-        scheme = "wss" if self.ssl_context else "ws"
-        return f"{scheme}://{_host_for_url(self.config.host)}:{self.messaging_port}"
+        return self.messaging_endpoint_for(self.config.host)
+
+    def control_endpoint_for(self, host: str) -> str:
+        """The control plane's URL under another name of this machine (its address on the network)."""
+        return f"{'https' if self.ssl_context else 'http'}://{_host_for_url(host)}:{self.port}"
+
+    def messaging_endpoint_for(self, host: str) -> str:
+        """The messaging endpoint under the name a client used to reach the control plane."""
+        return f"{'wss' if self.ssl_context else 'ws'}://{_host_for_url(host)}:{self.messaging_port}"
 
     @property
     def region(self) -> str:
         return self.config.region
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA to trust for this sandbox's TLS as a file (``verify=`` in boto3, ``AWS_CA_BUNDLE``)."""
+        if self.certificate is None or self.data_dir is None:
+            return None
+        path = self.data_dir / "workshop-ca.pem"
+        if not path.exists():
+            path.write_bytes(self.certificate.trust_pem)
+        return path
+
     def environment(self) -> dict[str, str]:
         """The variables that point plain boto3 and the AWS CLI in another shell at this sandbox."""
-        return {
+        variables = {
             "AWS_ENDPOINT_URL_IVSCHAT": self.control_endpoint,
             "AWS_ACCESS_KEY_ID": self.config.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.config.secret_access_key,
             "AWS_DEFAULT_REGION": self.config.region,
         }
+        if self.ca_file is not None:
+            variables["AWS_CA_BUNDLE"] = str(self.ca_file)
+        return variables
+
+    def _presenter_credentials(self) -> dict[str, str]:
+        """Workshop credentials: random, kept with the state, known only to whoever started the sandbox."""
+        key_id = self.state.remember("presenter_access_key_id", lambda: ("AKIA" + "".join(
+            secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))).encode())
+        secret = self.state.remember("presenter_secret_access_key", lambda: secrets.token_urlsafe(30).encode())
+        return {"access_key_id": key_id.decode(), "secret_access_key": secret.decode()}
 
     def client(self, **kwargs: Any) -> Any:
         """A boto3 ``ivschat`` client already pointed at and signed for this sandbox."""
         import boto3  # imported here: the sandbox itself starts without boto3
 
+        if self.ca_file is not None:
+            kwargs.setdefault("verify", str(self.ca_file))
         return boto3.client(
             "ivschat", endpoint_url=self.control_endpoint, region_name=self.config.region,
             aws_access_key_id=self.config.access_key_id, aws_secret_access_key=self.config.secret_access_key,
@@ -97,6 +142,32 @@ class Sandbox:
         """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
         self.messaging.register_lambda(arn, handler)
 
+    # -- workshop (these run on the sandbox's loop: the workshop routes call them) ----------------
+    def close_invite(self, code: str) -> dict[str, Any]:
+        """Stop minting tokens for a room code and disconnect everyone in its room."""
+        invite = self.workshop.close(code)
+        self.messaging.close_room(invite["roomArn"], "the presenter closed the room")
+        return invite
+
+    def reset(self) -> None:
+        """Back to an empty sandbox between workshop runs: everyone disconnected, every room, invite
+        and logging configuration gone. Credentials, the CA and review handlers stay."""
+        self.messaging.close_all("the sandbox was reset")
+        self.state.reset()
+        self.messaging.activity.forget()
+
+    def activity(self) -> dict[str, Any]:
+        """Rooms with their connected users, message rates and error counts; the latest errors; invites."""
+        rooms = []
+        for room in self.state.all(ROOM):
+            users = self.messaging.users(room["arn"])
+            rooms.append({"roomArn": room["arn"], "name": room.get("name", ""), "users": users,
+                          "connections": sum(user["connections"] for user in users),
+                          "maximumMessageRatePerSecond": room["maximumMessageRatePerSecond"],
+                          **self.messaging.activity.room(room["arn"])})
+        return {"rooms": rooms, "recentErrors": self.messaging.activity.recent_errors(),
+                "invites": self.workshop.invites()}
+
     # -- running -----------------------------------------------------------------------------
     async def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Serve both endpoints until ``stop()``; ``ready`` is called once both accept connections."""
@@ -108,7 +179,8 @@ class Sandbox:
             self._close_chat_logs()
 
     async def _serve_endpoints(self, ready: Callable[[], None] | None) -> None:
-        self._http = tornado.httpserver.HTTPServer(application(self.control), ssl_options=self.ssl_context,
+        self._http = tornado.httpserver.HTTPServer(application(self.control, workshop_http.routes(self)),
+                                                   ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
         self._http.add_sockets(sockets)
@@ -200,4 +272,4 @@ class Sandbox:
 def _host_for_url(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ivs_widgets.sandbox import tokens
 
@@ -21,13 +21,16 @@ Resource = dict[str, Any]
 
 ROOM = "room"
 LOGGING_CONFIGURATION = "logging-configuration"
+#: A room a workshop presenter opened to attendees, keyed (in its ``arn`` field) by its room code.
+INVITE = "workshop-invite"
 
 
 class State:
     def __init__(self, path: Path | str | None = None) -> None:
         self._lock = threading.RLock()
-        self._resources: dict[str, dict[str, Resource]] = {ROOM: {}, LOGGING_CONFIGURATION: {}}
+        self._resources: dict[str, dict[str, Resource]] = {ROOM: {}, LOGGING_CONFIGURATION: {}, INVITE: {}}
         self._spent_tokens: dict[str, float] = {}
+        self._meta: dict[str, bytes] = {}
         self._db: sqlite3.Connection | None = None
         #: Bumped by every change to a resource, so caches (the chat log sinks) know to look again.
         self.generation = 0
@@ -48,11 +51,18 @@ class State:
         for arn, kind, body in self._db.execute("SELECT arn, kind, body FROM resources"):
             self._resources[kind][arn] = json.loads(body)
         self._spent_tokens = dict(self._db.execute("SELECT jti, expires FROM spent_tokens"))
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'token_secret'").fetchone()
-        if row:
-            self.token_secret = bytes(row[0])
-        else:
-            self._db.execute("INSERT INTO meta VALUES ('token_secret', ?)", (self.token_secret,))
+        self._meta = {key: bytes(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+        self.token_secret = self.remember("token_secret", lambda: self.token_secret)
+
+    def remember(self, key: str, make: Callable[[], bytes]) -> bytes:
+        """The value kept under ``key``, made and stored on first use (secrets, the workshop's CA):
+        with a state file it survives restarts and resets."""
+        with self._lock:
+            if key not in self._meta:
+                self._meta[key] = make()
+                if self._db is not None:
+                    self._db.execute("INSERT INTO meta VALUES (?, ?)", (key, self._meta[key]))
+            return self._meta[key]
 
     def close(self) -> None:
         with self._lock:
@@ -109,7 +119,7 @@ class State:
                 yield kind, resource
 
     def reset(self) -> None:
-        """Forget every resource and spent token (workshop reset); the token secret stays."""
+        """Forget every resource, invite and spent token (workshop reset); secrets and the CA stay."""
         with self._lock:
             for kind in self._resources:
                 self._resources[kind].clear()

@@ -29,8 +29,8 @@ for _name in validation.service_model().operation_names:
 
 
 @tornado.web.stream_request_body
-class OperationHandler(tornado.web.RequestHandler):
-    """One handler for every path: routing, auth and errors are the same for all operations."""
+class JsonApiHandler(tornado.web.RequestHandler):
+    """Body reading, errors and answers in the rest-json wire format; subclasses implement ``_handle``."""
 
     def initialize(self, control: ControlPlane) -> None:
         self.control = control
@@ -83,6 +83,15 @@ class OperationHandler(tornado.web.RequestHandler):
         self.set_header("Connection", "close")
         self.finish(json.dumps(error.body()))
 
+    def _handle(self, path: str) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def _body(self) -> bytes:
+        if self._size > MAX_REQUEST_BODY_BYTES:
+            raise ApiError("RequestEntityTooLargeException", 413,
+                           f"Request body is larger than {MAX_REQUEST_BODY_BYTES} bytes")
+        return b"".join(self._chunks)
+
     def _dispatch(self, path: str) -> None:
         request_id = str(uuid.uuid4())
         self.set_header("x-amzn-RequestId", request_id)
@@ -96,33 +105,13 @@ class OperationHandler(tornado.web.RequestHandler):
             status, result = 500, {"__type": "InternalServerException", "message": "Internal server error"}
             self.set_header("x-amzn-ErrorType", "InternalServerException")
         self.set_status(status)
-        if status != 204:
+        if status == 204:
+            self.finish()
+        elif isinstance(result, bytes):  # a file (the workshop's certificate)
+            self.finish(result)
+        else:
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(result))
-        else:
-            self.finish()
-
-    def _handle(self, path: str) -> tuple[int, Any]:
-        if self._size > MAX_REQUEST_BODY_BYTES:
-            raise ApiError("RequestEntityTooLargeException", 413,
-                           f"Request body is larger than {MAX_REQUEST_BODY_BYTES} bytes")
-        body = b"".join(self._chunks)
-        method = self.request.method or ""
-        segments = path.split("/", 1)
-        name = _ROUTES.get((method, segments[0]))
-        if name is None or (segments[0] == "tags") != (len(segments) == 2 and bool(segments[1])):
-            raise validation_error(f"Unknown operation: {method} /{path}", reason="UNKNOWN_OPERATION")
-        if self.control.config.require_signature:
-            auth.verify(self.control.config, method, self.request.uri or "", self.request.headers, body)
-        params = self._parse_body(body) if method != "GET" and method != "DELETE" else {}
-        if segments[0] == "tags":
-            params["resourceArn"] = segments[1]  # tornado has percent-decoded the path
-            if method == "DELETE":
-                params["tagKeys"] = [_utf8(k, "tagKeys") for k in self.request.query_arguments.get("tagKeys", [])]
-        op = validation.operation(name)
-        validation.validate(op.input_shape, params)
-        result = getattr(self.control, name)(validation.modeled(op.input_shape, params))
-        return op.http.get("responseCode", 200), result
 
     def _parse_body(self, body: bytes) -> dict[str, Any]:
         if not body.strip():
@@ -140,6 +129,29 @@ class OperationHandler(tornado.web.RequestHandler):
         return params
 
 
+class OperationHandler(JsonApiHandler):
+    """One handler for every ``ivschat`` path: routing, auth and errors are the same for all operations."""
+
+    def _handle(self, path: str) -> tuple[int, Any]:
+        body = self._body()
+        method = self.request.method or ""
+        segments = path.split("/", 1)
+        name = _ROUTES.get((method, segments[0]))
+        if name is None or (segments[0] == "tags") != (len(segments) == 2 and bool(segments[1])):
+            raise validation_error(f"Unknown operation: {method} /{path}", reason="UNKNOWN_OPERATION")
+        if self.control.config.require_signature:
+            auth.verify(self.control.config, method, self.request.uri or "", self.request.headers, body)
+        params = self._parse_body(body) if method != "GET" and method != "DELETE" else {}
+        if segments[0] == "tags":
+            params["resourceArn"] = segments[1]  # tornado has percent-decoded the path
+            if method == "DELETE":
+                params["tagKeys"] = [_utf8(k, "tagKeys") for k in self.request.query_arguments.get("tagKeys", [])]
+        op = validation.operation(name)
+        validation.validate(op.input_shape, params)
+        result = getattr(self.control, name)(validation.modeled(op.input_shape, params))
+        return op.http.get("responseCode", 200), result
+
+
 def _utf8(value: bytes, name: str) -> str:
     try:
         return value.decode()
@@ -147,9 +159,10 @@ def _utf8(value: bytes, name: str) -> str:
         raise validation_error(f"{name} must be UTF-8", field=name) from None
 
 
-def application(control: ControlPlane) -> tornado.web.Application:
+def application(control: ControlPlane, *extra: tuple[str, type[JsonApiHandler], dict[str, Any]]) -> tornado.web.Application:
+    """The ``ivschat`` API on every path, after ``extra`` routes (the workshop's, under ``/workshop/``)."""
     # The raw path is routed as one string: tornado must not split the percent-encoded ARN.
-    return tornado.web.Application([(r"/(.*)", OperationHandler, {"control": control})],
+    return tornado.web.Application([*extra, (r"/(.*)", OperationHandler, {"control": control})],
                                    compress_response=False, log_function=_log_request)
 
 

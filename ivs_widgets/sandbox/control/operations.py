@@ -69,7 +69,7 @@ class ControlPlane:
     def _arn(self, kind: str, resource_id: str) -> str:
         return ids.arn(self.config.region, self.config.account_id, kind, resource_id)
 
-    def _room(self, identifier: str) -> Resource:
+    def room(self, identifier: str) -> Resource:
         room = self.state.get(ROOM, identifier)
         if room is None:
             raise errors.not_found(ids.arn_resource_id(identifier), "Room")
@@ -113,10 +113,10 @@ class ControlPlane:
         return public(room)
 
     def GetRoom(self, p: Params) -> Params:
-        return public(self._room(p["identifier"]))
+        return public(self.room(p["identifier"]))
 
     def UpdateRoom(self, p: Params) -> Params:
-        room = self._room(p["identifier"])
+        room = self.room(p["identifier"])
         self._check_logging_identifiers(p.get("loggingConfigurationIdentifiers"))
         for key in ("name", "maximumMessageRatePerSecond", "maximumMessageLength",
                     "loggingConfigurationIdentifiers"):
@@ -133,7 +133,7 @@ class ControlPlane:
         return public(room)
 
     def DeleteRoom(self, p: Params) -> Params:
-        room = self._room(p["identifier"])
+        room = self.room(p["identifier"])
         self.state.remove(ROOM, room["arn"])
         self.live.close_room(room["arn"])
         return {}
@@ -195,7 +195,7 @@ class ControlPlane:
 
     # -- chat --------------------------------------------------------------------------------
     def CreateChatToken(self, p: Params) -> Params:
-        room = self._room(p["roomIdentifier"])
+        room = self.room(p["roomIdentifier"])
         minutes = p.get("sessionDurationInMinutes", c.DEFAULT_SESSION_DURATION_MINUTES)
         return self.mint_token(room["arn"], p["userId"], p.get("capabilities", []), p.get("attributes", {}),
                                session_seconds=minutes * 60)
@@ -219,17 +219,17 @@ class ControlPlane:
         }
 
     def SendEvent(self, p: Params) -> Params:
-        room = self._room(p["roomIdentifier"])
+        room = self.room(p["roomIdentifier"])
         self._throttle("SendEvent", room["arn"])
         return {"id": self.live.send_event(room["arn"], p["eventName"], p.get("attributes"))}
 
     def DeleteMessage(self, p: Params) -> Params:
-        room = self._room(p["roomIdentifier"])
+        room = self.room(p["roomIdentifier"])
         self._throttle("DeleteMessage", room["arn"])
         return {"id": self.live.delete_message(room["arn"], p["id"], p.get("reason"))}
 
     def DisconnectUser(self, p: Params) -> Params:
-        room = self._room(p["roomIdentifier"])
+        room = self.room(p["roomIdentifier"])
         self._throttle("DisconnectUser", room["arn"])
         self.live.disconnect_user(room["arn"], p["userId"], p.get("reason"))
         return {}

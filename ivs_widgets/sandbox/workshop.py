@@ -1,0 +1,117 @@
+"""Workshop invites: rooms a presenter opens to attendees, and the chat tokens attendees get for them.
+
+Attendees never hold the presenter's credentials. The presenter opens a room with the capabilities
+attendees may have and a limit on how many tokens may be minted; the sandbox answers with a room
+code. Anyone with the code can ``join``: they get a user id of their own, a *seat* (an HMAC of code
+and user id, so they can come back for fresh tokens as the same user, and nobody can claim another
+user id) and a chat token with exactly the invite's capabilities. Invites live in ``State``, so
+``--state`` keeps them across restarts and a reset removes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from typing import Any
+
+from ivs_widgets import constants as c
+from ivs_widgets.sandbox import ids
+from ivs_widgets.sandbox.control.errors import ApiError, not_found, validation_error
+from ivs_widgets.sandbox.control.operations import ControlPlane
+from ivs_widgets.sandbox.state import INVITE, ROOM
+
+#: Room codes: 8 characters without look-alikes (no 0/O, 1/I/L), shown as ``K7QX-2M9P``; 40 bits.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+MAX_DISPLAY_NAME = 64
+DEFAULT_MAX_TOKENS = 500
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def normalize_code(code: str) -> str:
+    """What attendees type, made comparable: case, spaces and dashes do not matter."""
+    return re.sub(r"[\s-]", "", code).upper()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+class Workshop:
+    """Open, list, close and join invites. Thread-safe (the HTTP handlers and notebooks share it)."""
+
+    def __init__(self, control: ControlPlane) -> None:
+        self.control = control
+        self.state = control.state
+        self._lock = threading.Lock()
+
+    # -- the presenter's side ----------------------------------------------------------------
+    def open_room(self, room_identifier: str, capabilities: list[str], max_tokens: int = DEFAULT_MAX_TOKENS,
+                  session_duration_minutes: int | None = None, playback_url: str | None = None) -> dict[str, Any]:
+        """Open a room to attendees; returns the invite (with its ``code``)."""
+        room = self.control.room(room_identifier)
+        minutes = session_duration_minutes or c.DEFAULT_SESSION_DURATION_MINUTES
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        invite = {"arn": code, "code": format_code(code), "roomArn": room["arn"], "roomName": room.get("name", ""),
+                  "capabilities": list(dict.fromkeys(capabilities)), "maxTokens": max_tokens, "tokensMinted": 0,
+                  "sessionDurationInMinutes": minutes, "open": True, "createTime": ids.iso_millis(ids.now())}
+        if playback_url:
+            invite["playbackUrl"] = playback_url
+        self.state.put(INVITE, invite)
+        return _public(invite)
+
+    def invites(self) -> list[dict[str, Any]]:
+        """Every invite, newest first."""
+        return [_public(invite) for invite in self.state.all(INVITE)]
+
+    def invite(self, code: str) -> dict[str, Any]:
+        found = self.state.get(INVITE, normalize_code(code))
+        if found is None:
+            raise not_found(code, "Room code")
+        return found
+
+    def close(self, code: str) -> dict[str, Any]:
+        """Stop minting tokens for the invite; the caller disconnects whoever is in the room."""
+        with self._lock:
+            invite = self.invite(code)
+            invite["open"] = False
+            self.state.put(INVITE, invite, updated=False)
+        return _public(invite)
+
+    # -- the attendee's side -----------------------------------------------------------------
+    def join(self, code: str, display_name: str, user_id: str | None = None, seat: str | None = None) -> dict[str, Any]:
+        """A chat token for an attendee: a new user, or a returning one proving it with its seat."""
+        display_name = display_name.strip()
+        if not 0 < len(display_name) <= MAX_DISPLAY_NAME:
+            raise validation_error(f"displayName must be 1 to {MAX_DISPLAY_NAME} characters", field="displayName")
+        with self._lock:
+            invite = self.invite(code)
+            if not invite["open"]:
+                raise ApiError("AccessDeniedException", 403, "The presenter has closed this room")
+            if user_id is None:
+                user_id = f"{_SLUG.sub('-', display_name.lower()).strip('-')[:24] or 'guest'}-{secrets.token_hex(3)}"
+            elif not hmac.compare_digest(seat or "", self._seat(invite["arn"], user_id)):
+                raise ApiError("AccessDeniedException", 403, "This seat does not belong to that user id")
+            if invite["tokensMinted"] >= invite["maxTokens"]:
+                raise ApiError("ServiceQuotaExceededException", 402,
+                               f"Room code {invite['code']} has used all of its {invite['maxTokens']} chat tokens: "
+                               "ask the presenter to open the room again", limit=invite["maxTokens"])
+            if self.state.get(ROOM, invite["roomArn"]) is None:
+                raise not_found(invite["roomArn"])
+            token = self.control.mint_token(invite["roomArn"], user_id, invite["capabilities"],
+                                            {"displayName": display_name},
+                                            session_seconds=invite["sessionDurationInMinutes"] * 60)
+            invite["tokensMinted"] += 1
+            self.state.put(INVITE, invite, updated=False)
+        return {**token, "userId": user_id, "seat": self._seat(invite["arn"], user_id), "displayName": display_name,
+                **{k: invite[k] for k in ("roomArn", "roomName", "capabilities", "code", "playbackUrl") if k in invite}}
+
+    def _seat(self, code: str, user_id: str) -> str:
+        return hmac.new(self.state.token_secret, f"seat\0{code}\0{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _public(invite: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in invite.items() if not k.startswith("_") and k != "arn"}
