@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivs_widgets import constants as c
+from ivs_widgets.sandbox.control import validation
+from ivs_widgets.sandbox.control.errors import ApiError
+from ivs_widgets.sandbox.control.workshop_http import MAX_TOKENS_LIMIT
 from ivs_widgets.sandbox.workshop import DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
@@ -70,6 +73,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "credentials); without it the sandbox's public credentials would be open to them")
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together")
+    # The room is opened without the HTTP route's checks: the same rules, before anything starts.
+    args.attendee_capabilities = [cap.strip() for cap in args.attendee_capabilities.split(",") if cap.strip()]
+    known = validation.operation("CreateChatToken").input_shape.members["capabilities"].member.enum
+    unknown = [cap for cap in args.attendee_capabilities if cap not in known]
+    if unknown:
+        parser.error(f"--attendee-capabilities: unknown {', '.join(unknown)} (choose from {', '.join(known)})")
+    if not 1 <= args.max_tokens <= MAX_TOKENS_LIMIT:
+        parser.error(f"--max-tokens must be from 1 to {MAX_TOKENS_LIMIT}")
+    try:
+        validation.validate(validation.operation("CreateRoom").input_shape, {"name": args.room_name})
+    except ApiError as error:
+        parser.error(f"--room-name: {error.message}")
     return args
 
 
@@ -136,8 +151,7 @@ def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace) -> dict[str,
         if invite["open"] and any(invite["roomArn"] == room["arn"] for room in rooms):
             return invite
     room_arn = rooms[0]["arn"] if rooms else sandbox.control.CreateRoom({"name": args.room_name})["arn"]
-    capabilities = [cap.strip() for cap in args.attendee_capabilities.split(",") if cap.strip()]
-    return sandbox.workshop.open_room(room_arn, capabilities, args.max_tokens)
+    return sandbox.workshop.open_room(room_arn, args.attendee_capabilities, args.max_tokens)
 
 
 def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import queue
-import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,67 +15,12 @@ import pytest
 from websockets.sync.client import connect
 
 from ivs_widgets.chat import frames
-from ivs_widgets.cli import READY
+from sandbox_process import IVS_SANDBOX as SCRIPT
+from sandbox_process import START_TIMEOUT, Running
 
-START_TIMEOUT = 30
-STOP_TIMEOUT = 15
 #: The console script pip installed next to this interpreter (what a user types).
-IVS_SANDBOX = [str(Path(sys.executable).with_name("ivs-sandbox"))]
+IVS_SANDBOX = [SCRIPT]
 MODULE = [sys.executable, "-m", "ivs_widgets.sandbox"]
-
-
-class Running:
-    """A started ``ivs-sandbox`` process and what it printed up to its ready line."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        try:
-            self.printed = self._read_until_ready()
-        except BaseException:
-            self.kill()
-            raise
-        self.environment = dict(_parse_export(line) for line in self.printed if line.startswith("export "))
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def _read_until_ready(self) -> list[str]:
-        printed: list[str] = []
-        while True:
-            try:
-                line = self._lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                raise AssertionError(f"no ready line within {START_TIMEOUT} s: {printed}") from None
-            if line is None:
-                raise AssertionError(f"ivs-sandbox exited before it was ready: {printed} {self.stderr()}")
-            printed.append(line)
-            if line.startswith(READY):
-                return printed
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=STOP_TIMEOUT)
-
-    def stderr(self) -> str:
-        """Everything the process wrote to stderr, once it has exited."""
-        self.process.wait(timeout=STOP_TIMEOUT)
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-def _parse_export(line: str) -> tuple[str, str]:
-    name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
-    return name, value
 
 
 @pytest.fixture

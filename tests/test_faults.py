@@ -13,13 +13,11 @@ from __future__ import annotations
 import collections
 import os
 import queue
-import shlex
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import boto3
@@ -37,14 +35,12 @@ from ivs_widgets.chat import (
     ConnectionState,
     DisconnectReason,
 )
-from ivs_widgets.cli import READY
 from ivs_widgets.widgets import ChatPanel
+from sandbox_process import IVS_SANDBOX, Running
 
 #: Longest wait for something that should happen; generous so a loaded machine stays green.
 TIMEOUT = 10.0
-START_TIMEOUT = 20.0
 ALL = ("SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER")
-IVS_SANDBOX = str(Path(sys.executable).with_name("ivs-sandbox"))
 #: The default budget (3 retries, 0.9 to 1.75 s of backoff in all) is no longer than a process
 #: restart (0.5 s idle, up to 3 s on a busy machine): it fails now and then. Ten retries wait 16 s or more.
 RESTART_RECONNECT_ATTEMPTS = 10
@@ -57,68 +53,35 @@ class SandboxProcess:
         self.state = state
         self.workdir = workdir
         self.ports = (0, 0)
-        self.process: subprocess.Popen[str] | None = None
+        self.running: Running | None = None
         self.environment: dict[str, str] = {}
         self.messaging_url = ""
         self.start()
+
+    @property
+    def process(self) -> subprocess.Popen[str] | None:
+        return self.running.process if self.running is not None else None
 
     def start(self) -> None:
         """Start and wait for the ready line; the first start fixes the ports every restart reuses."""
         control, messaging = self.ports
         command = [IVS_SANDBOX, "--port", str(control), "--messaging-port", str(messaging), "--state", str(self.state)]
-        with open(self.workdir / "stderr.log", "a") as stderr:
-            # TMPDIR: a killed sandbox cannot remove its temporary chat log folder, so keep it in the test's.
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                            env={**os.environ, "TMPDIR": str(self.workdir)})
-        printed = self._until_ready()
-        self.environment = dict(_export(line) for line in printed if line.startswith("export "))
-        self.messaging_url = _printed_url(printed, "messaging")
-        self.ports = (urlsplit(_printed_url(printed, "control plane")).port or 0,
-                      urlsplit(self.messaging_url).port or 0)
+        # TMPDIR: a killed sandbox cannot remove its temporary chat log folder, so keep it in the test's.
+        self.running = Running(command, env={**os.environ, "TMPDIR": str(self.workdir)},
+                               stderr_path=self.workdir / "stderr.log")
+        self.environment = self.running.environment
+        self.messaging_url = self.running.messaging_endpoint
+        self.ports = (urlsplit(self.running.control_endpoint).port or 0, urlsplit(self.messaging_url).port or 0)
 
     def kill(self) -> None:
         """SIGKILL: the kernel drops every connection, and no close frame is sent."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(TIMEOUT)
+        assert self.running is not None
+        self.running.kill()
 
     def terminate(self) -> int:
         """SIGTERM: the sandbox closes every connection properly and exits; returns the exit status."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(TIMEOUT)
-
-    def _until_ready(self) -> list[str]:
-        assert self.process is not None and self.process.stdout is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
-        printed: list[str] = []
-        while not printed or not printed[-1].startswith(READY):
-            try:
-                line = lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                raise AssertionError(f"no ready line within {START_TIMEOUT} s: {printed}") from None
-            if line is None:
-                self.process.wait(TIMEOUT)
-                raise AssertionError(f"ivs-sandbox exited: {printed} {(self.workdir / 'stderr.log').read_text()}")
-            printed.append(line)
-        return printed
-
-
-def _pump(stdout: IO[str], lines: queue.Queue[str | None]) -> None:
-    with stdout:  # read to the end, so the process never blocks on a full pipe
-        for line in stdout:
-            lines.put(line.rstrip("\n"))
-    lines.put(None)
-
-
-def _export(line: str) -> tuple[str, str]:
-    name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
-    return name, value
-
-
-def _printed_url(printed: list[str], label: str) -> str:
-    return next(line.split()[-1] for line in printed if line.startswith(label))
+        assert self.running is not None
+        return self.running.stop(signal.SIGTERM)
 
 
 class Minter:

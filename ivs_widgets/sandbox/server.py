@@ -94,11 +94,14 @@ class Sandbox:
 
     @property
     def ca_file(self) -> Path | None:
-        """The CA to trust for this sandbox's TLS as a file (``verify=`` in boto3, ``AWS_CA_BUNDLE``)."""
+        """The CA to trust for this sandbox's TLS as a file (``verify=`` in boto3, ``AWS_CA_BUNDLE``).
+
+        With a state file it sits next to it: the exported path stays valid across restarts."""
         if self.certificate is None or self.data_dir is None:
             return None
-        path = self.data_dir / "workshop-ca.pem"
-        if not path.exists():
+        state = self.config.state_path
+        path = Path(f"{state}.ca.pem") if state else self.data_dir / "workshop-ca.pem"
+        if not path.exists() or path.read_bytes() != self.certificate.trust_pem:
             path.write_bytes(self.certificate.trust_pem)
         return path
 
