@@ -116,6 +116,10 @@ class PresenterDashboard(ipywidgets.VBox):
             child.close()
         super().close()
 
+    def __repr__(self) -> str:
+        polling = "stopped" if self._stop.is_set() else f"every {self.interval:g} s"
+        return f"PresenterDashboard({self.presenter.url}, {polling})"
+
     def _poll(self) -> None:
         while not self._stop.wait(self.interval):
             self.refresh()
