@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="sqlite file keeping rooms and logging configurations across restarts")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument("--test-stream", action="store_true",
+                        help="also serve a live HLS test stream (clock and tone) for the player; in workshop mode "
+                             "it is the room's stream")
     workshop = parser.add_argument_group("workshop", "one sandbox for a room full of attendees")
     workshop.add_argument("--workshop", action="store_true",
                           help="TLS, presenter-only credentials, and a room opened to attendees")
@@ -104,18 +107,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from ivs_widgets.sandbox import Sandbox  # after parsing, so that ``--help`` answers at once
+    from ivs_widgets.sandbox.stream import StreamError
 
     sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
                       certfile=args.certfile, keyfile=args.keyfile)
     try:
+        if args.test_stream:
+            sandbox.start_test_stream()
         asyncio.run(_serve(sandbox, args))
     except OSError as exc:  # most often: the port is taken
         print(f"ivs-sandbox: cannot listen on {args.host}: {exc.strerror or exc} "
               "(choose another --port / --messaging-port, or 0 for a free one)", file=sys.stderr)
         return 1
+    except StreamError as exc:
+        print(f"ivs-sandbox: cannot start the test stream: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # where the loop cannot handle signals itself (Windows)
         pass
+    finally:
+        sandbox.stop()  # the test stream, if any
     print("ivs-sandbox stopped", flush=True)
     return 0
 
@@ -144,14 +155,15 @@ async def _serve(sandbox: Sandbox, args: argparse.Namespace) -> None:
     await sandbox.serve(ready=lambda: _announce(sandbox, args))
 
 
-def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace) -> dict[str, Any]:
+def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url: str | None) -> dict[str, Any]:
     """The room attendees join: the one of that name still open from a previous run (``--state``), or a new one."""
     rooms = [r for r in sandbox.control.ListRooms({"name": args.room_name})["rooms"]]
     for invite in sandbox.workshop.invites():
         if invite["open"] and any(invite["roomArn"] == room["arn"] for room in rooms):
-            return invite
+            return sandbox.workshop.set_playback_url(invite["code"], playback_url) if playback_url else invite
     room_arn = rooms[0]["arn"] if rooms else sandbox.control.CreateRoom({"name": args.room_name})["arn"]
-    return sandbox.workshop.open_room(room_arn, args.attendee_capabilities, args.max_tokens)
+    return sandbox.workshop.open_room(room_arn, args.attendee_capabilities, args.max_tokens,
+                                      playback_url=playback_url)
 
 
 def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
@@ -162,6 +174,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
         f"region:                      {sandbox.region}",
         f"account:                     {sandbox.config.account_id}",
         f"state:                       {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
+        *([f"test stream (HLS):           {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
         if args.workshop else
@@ -172,14 +185,15 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
     if args.workshop:
         from ivs_widgets.sandbox import tls
 
-        invite = _open_workshop_room(sandbox, args)
         host = tls.lan_address() if args.host in ("0.0.0.0", "::", "") else args.host
+        invite = _open_workshop_room(sandbox, args, sandbox.test_stream_url_for(host) if args.test_stream else None)
         assert sandbox.certificate is not None
         lines += [
             f"# Share with attendees (room {invite['roomName']!r}, capabilities {', '.join(invite['capabilities'])}):",
             f"url:         {sandbox.control_endpoint_for(host)}",
             f"room code:   {invite['code']}",
             f"fingerprint: {sandbox.certificate.fingerprint}",
+            *([f"stream:      {invite['playbackUrl']}"] if "playbackUrl" in invite else []),
             "",
         ]
     lines.append(f"{READY} (Ctrl-C to stop)")

@@ -454,3 +454,20 @@ async def test_a_restart_with_state_keeps_the_code_the_fingerprint_credentials_a
     assert after.sender.user_id == before.sender.user_id == seat.attendee.user_id
     assert [i["tokensMinted"] for i in presenter.invites()] == [2]
     await leave([seat])
+
+
+# -- the room's stream -------------------------------------------------------------------------------
+def test_with_test_stream_attendees_are_given_a_live_stream_they_can_fetch(launch: Any) -> None:
+    running = launch("--port", "0", "--test-stream")
+    shared = running.value("stream")
+    attendee = attend(running, "Viewer")
+    assert attendee.playback_url == shared
+    with urllib.request.urlopen(shared, timeout=TIMEOUT) as response:
+        playlist = response.read().decode()
+    assert playlist.startswith("#EXTM3U") and ".ts" in playlist
+    # The panel an attendee opens plays that stream beside the chat.
+    panel = attendee.live_stream_panel()
+    try:
+        assert panel.player.url == shared
+    finally:
+        panel.close()

@@ -8,6 +8,13 @@ from pathlib import Path
 from ivs_widgets import constants as c
 
 
+def host_for_url(host: str) -> str:
+    """How a URL names a host the sandbox listens on: every interface is reachable as 127.0.0.1 here."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 @dataclass
 class SandboxConfig:
     host: str = "127.0.0.1"

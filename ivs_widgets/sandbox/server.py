@@ -24,7 +24,7 @@ import tornado.netutil
 
 from ivs_widgets.sandbox import tls
 from ivs_widgets.sandbox.chat_logs import ChatLogs
-from ivs_widgets.sandbox.config import SandboxConfig
+from ivs_widgets.sandbox.config import SandboxConfig, host_for_url
 from ivs_widgets.sandbox.control import workshop_http
 from ivs_widgets.sandbox.control.http import application
 from ivs_widgets.sandbox.control.operations import ControlPlane
@@ -82,11 +82,11 @@ class Sandbox:
 
     def control_endpoint_for(self, host: str) -> str:
         """The control plane's URL under another name of this machine (its address on the network)."""
-        return f"{'https' if self.ssl_context else 'http'}://{_host_for_url(host)}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host_for_url(host)}:{self.port}"
 
     def messaging_endpoint_for(self, host: str) -> str:
         """The messaging endpoint under the name a client used to reach the control plane."""
-        return f"{'wss' if self.ssl_context else 'ws'}://{_host_for_url(host)}:{self.messaging_port}"
+        return f"{'wss' if self.ssl_context else 'ws'}://{host_for_url(host)}:{self.messaging_port}"
 
     @property
     def region(self) -> str:
@@ -136,10 +136,17 @@ class Sandbox:
             **kwargs)
 
     def start_test_stream(self) -> str:
-        """Start the local live HLS test stream (once) for the player panel; ``stop()`` ends it."""
+        """Start the local live HLS test stream (once) for the player panel; ``stop()`` ends it.
+
+        It listens where the sandbox does, so a workshop's attendees can watch it too."""
         if self._stream is None:
-            self._stream = HlsTestStream()
+            self._stream = HlsTestStream(host=self.config.host)
         return self._stream.start()
+
+    def test_stream_url_for(self, host: str) -> str:
+        """The running test stream's playback URL under another name of this machine."""
+        assert self._stream is not None, "the test stream is not running"
+        return self._stream.playback_url_for(host)
 
     def register_lambda(self, arn: str, handler: ReviewHandler) -> None:
         """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
@@ -271,8 +278,3 @@ class Sandbox:
         running = "running" if self._thread is not None else "stopped"
         return f"<Sandbox {running} control={self.control_endpoint} messaging={self.messaging_endpoint}>"
 
-
-def _host_for_url(host: str) -> str:
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -29,6 +29,8 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from ivs_widgets.sandbox.config import host_for_url
+
 log = logging.getLogger("ivs_widgets.sandbox.stream")
 
 PLAYLIST = "live.m3u8"
@@ -69,7 +71,11 @@ class HlsTestStream:
 
     @property
     def playback_url(self) -> str:
-        return f"http://{self.host}:{self.port}/{PLAYLIST}"
+        return self.playback_url_for(self.host)
+
+    def playback_url_for(self, host: str) -> str:
+        """The playlist's URL for a player that reaches this machine as ``host``."""
+        return f"http://{host_for_url(host)}:{self.port}/{PLAYLIST}"
 
     @property
     def running(self) -> bool:

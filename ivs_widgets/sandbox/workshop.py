@@ -81,6 +81,14 @@ class Workshop:
             self.state.put(INVITE, invite, updated=False)
         return _public(invite)
 
+    def set_playback_url(self, code: str, playback_url: str) -> dict[str, Any]:
+        """Point the invite at another stream (a restarted test stream listens on a new port)."""
+        with self._lock:
+            invite = self.invite(code)
+            invite["playbackUrl"] = playback_url
+            self.state.put(INVITE, invite, updated=False)
+        return _public(invite)
+
     # -- the attendee's side -----------------------------------------------------------------
     def join(self, code: str, display_name: str, user_id: str | None = None, seat: str | None = None) -> dict[str, Any]:
         """A chat token for an attendee: a new user, or a returning one proving it with its seat."""
