@@ -18,6 +18,8 @@ from typing import Any, Iterator
 import boto3
 import botocore.session
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -27,6 +29,7 @@ from ivs_widgets.chat import ChatError, ChatRoom, ConnectionState, DisconnectRea
 from ivs_widgets.sandbox import Sandbox
 from ivs_widgets.sandbox.activity import RATE_WINDOW_SECONDS
 from ivs_widgets.sandbox.workshop import MAX_DISPLAY_NAME
+import fuzzutil
 from sandbox_process import IVS_SANDBOX, START_TIMEOUT
 
 TIMEOUT = 10.0
@@ -310,3 +313,56 @@ def test_ivs_sandbox_refuses_unsafe_or_mistyped_options_before_starting(options:
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+# -- the open route, fuzzed ----------------------------------------------------------------------
+JOIN_FUZZ_REQUESTS = 400 * fuzzutil.scale()
+
+
+def _junk_join_body(junk: fuzzutil.Junk, code: str, seat: tuple[str, str]) -> bytes:
+    """A join request as a confused or hostile client might send it: real fields with junk values,
+    a real code or seat now and then (so the checks after the first one are reached too)."""
+    fields: dict[str, Any] = {}
+    for name, good in (("code", code), ("displayName", "Ada"), ("userId", seat[0]), ("seat", seat[1])):
+        roll = junk.random.random()
+        if roll < 0.35:
+            fields[name] = good
+        elif roll < 0.55:
+            fields[name] = junk.broken_text() if junk.chance() else junk.text(0, 80)
+        elif roll < 0.75:
+            fields[name] = junk.json(2)
+    if junk.chance(0.2):
+        fields[junk.text(0, 8)] = junk.json(2)
+    if junk.chance(0.1):
+        return junk.pick([b"", b"\xff\xfe", b"[]", b"null", fuzzutil.nested(5000).encode(), b"{" * 3000])
+    return fuzzutil.dumps(fields, ascii_only=junk.chance()).encode("utf-8", "surrogatepass")
+
+
+def test_the_join_route_answers_any_body_with_a_modeled_error_or_a_token(presenter: workshop.Presenter,
+                                                                          invite: dict[str, Any]) -> None:
+    """Anyone on the network can reach /workshop/join: whatever they send gets a 2xx/4xx answer in the
+    rest-json error shape, never a 500, and real attendees keep joining."""
+    ada = workshop.join(presenter.url, invite["code"], "Ada", fingerprint=presenter.fingerprint)
+    seat = (ada.user_id, ada._seat)
+    outcomes: dict[int, int] = {}
+
+    @fuzzutil.fuzz_settings(max_examples=JOIN_FUZZ_REQUESTS)
+    @given(st.integers(0, 2**32 - 1))
+    def one(seed: int) -> None:
+        body = _junk_join_body(fuzzutil.Junk(seed), invite["code"], seat)
+        request = urllib.request.Request(f"{presenter.url}/workshop/join", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=presenter.ssl) as response:
+                status, answer = response.status, json.loads(response.read())
+            assert {"token", "userId", "seat"} <= answer.keys()
+        except urllib.error.HTTPError as error:
+            status, answer = error.code, json.loads(error.read())
+            assert status in (400, 402, 403, 404, 413), (status, answer, body[:200])
+            assert answer["__type"].endswith("Exception") and answer["message"], answer
+        outcomes[status] = outcomes.get(status, 0) + 1
+
+    one()
+    assert outcomes.get(200) and outcomes.get(400) and outcomes.get(404), outcomes
+    again = workshop.join(presenter.url, invite["code"], "Ben", fingerprint=presenter.fingerprint)
+    assert again.user_id.startswith("ben-")

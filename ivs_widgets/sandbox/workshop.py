@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from ivs_widgets import constants as c
+from ivs_widgets.chat.frames import is_unicode
 from ivs_widgets.sandbox import ids
 from ivs_widgets.sandbox.control.errors import ApiError, not_found, validation_error
 from ivs_widgets.sandbox.control.operations import ControlPlane
@@ -92,16 +93,21 @@ class Workshop:
     # -- the attendee's side -----------------------------------------------------------------
     def join(self, code: str, display_name: str, user_id: str | None = None, seat: str | None = None) -> dict[str, Any]:
         """A chat token for an attendee: a new user, or a returning one proving it with its seat."""
+        for name, value in (("displayName", display_name), ("userId", user_id), ("seat", seat)):
+            if value is not None and not is_unicode(value):  # JSON can spell a lone surrogate, UTF-8 cannot
+                raise validation_error(f"{name} must be valid Unicode", field=name)
         display_name = display_name.strip()
         if not 0 < len(display_name) <= MAX_DISPLAY_NAME:
             raise validation_error(f"displayName must be 1 to {MAX_DISPLAY_NAME} characters", field="displayName")
+        if not display_name.isprintable():
+            raise validation_error("displayName must not contain control characters", field="displayName")
         with self._lock:
             invite = self.invite(code)
             if not invite["open"]:
                 raise ApiError("AccessDeniedException", 403, "The presenter has closed this room")
             if user_id is None:
                 user_id = f"{_SLUG.sub('-', display_name.lower()).strip('-')[:24] or 'guest'}-{secrets.token_hex(3)}"
-            elif not hmac.compare_digest(seat or "", self._seat(invite["arn"], user_id)):
+            elif not hmac.compare_digest((seat or "").encode(), self._seat(invite["arn"], user_id).encode()):
                 raise ApiError("AccessDeniedException", 403, "This seat does not belong to that user id")
             if invite["tokensMinted"] >= invite["maxTokens"]:
                 raise ApiError("ServiceQuotaExceededException", 402,

@@ -48,8 +48,8 @@ class WorkshopHandler(JsonApiHandler):
         if (method, path) == ("POST", "join"):
             params = self._parse_body(body)
             code, name = _string(params, "code"), _string(params, "displayName")
-            user_id, seat = params.get("userId"), params.get("seat")
-            if user_id is not None:
+            user_id = seat = None  # a first join; a returning attendee proves its user id with its seat
+            if params.get("userId") is not None:
                 user_id, seat = _string(params, "userId"), _string(params, "seat")
             try:
                 joined = workshop.join(code, name, user_id, seat)
