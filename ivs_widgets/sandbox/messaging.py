@@ -15,7 +15,7 @@ import time
 from http import HTTPStatus
 from typing import Any, Callable
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -25,6 +25,7 @@ from ivs_widgets.constants import MAX_ATTRIBUTES_BYTES, attributes_bytes
 from ivs_widgets.sandbox import ids, tokens
 from ivs_widgets.sandbox.activity import Activity
 from ivs_widgets.sandbox.config import SandboxConfig
+from ivs_widgets.sandbox.fanout import FanOut, RoomConnection
 from ivs_widgets.sandbox.ratelimit import RateWindow
 from ivs_widgets.sandbox.review import ReviewHandler, ReviewHandlers
 from ivs_widgets.sandbox.state import ROOM, State
@@ -54,6 +55,7 @@ class MessagingServer:
         self.listeners: list[Listener] = [self.activity]
         self._rooms: dict[str, set[ServerConnection]] = {}
         self._rates: dict[str, RateWindow] = {}
+        self._fanout = FanOut()
         self._server: Server | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -61,6 +63,7 @@ class MessagingServer:
         self._server = await serve(self._serve_connection, host, port, ssl=ssl_context,
                                    process_request=self._authorize, select_subprotocol=_echo_token,
                                    max_size=MAX_WIRE_BYTES, max_queue=64, compression=None,
+                                   create_connection=RoomConnection,
                                    server_header="ivs-sandbox", logger=_TokenRedactingLogger(_WEBSOCKETS_LOG))
         return self._server.sockets[0].getsockname()[1]
 
@@ -187,7 +190,7 @@ class MessagingServer:
 
     # -- fan-out (also the control plane's LiveChat) -----------------------------------------
     def _deliver(self, room_arn: str, frame: frames.Frame) -> None:
-        broadcast(self._rooms.get(room_arn, ()), frames.dumps(frame))
+        self._fanout.broadcast(self._rooms.get(room_arn, ()), frames.dumps(frame))
         for listener in self.listeners:
             try:
                 listener(room_arn, frame)
@@ -197,7 +200,7 @@ class MessagingServer:
     def _error(self, connection: ServerConnection, code: int, message: str, request_id: str) -> None:
         claims: tokens.TokenClaims = connection.claims  # type: ignore[attr-defined]
         self.activity.error("message", code, message, claims.room_arn, claims.user_id)
-        broadcast([connection], frames.dumps(frames.ChatErrorFrame(
+        self._fanout.send_now(connection, frames.dumps(frames.ChatErrorFrame(
             id=ids.new_id(), error_code=code, error_message=message, request_id=request_id)))
 
     def send_event(self, room_arn: str, event_name: str, attributes: dict[str, str] | None,
