@@ -33,6 +33,7 @@ import pstats
 import resource
 import selectors
 import socket
+import ssl
 import statistics
 import tempfile
 import threading
@@ -140,11 +141,14 @@ class _Receiver:
 
     __slots__ = ("sock", "buffer", "count", "last", "unexpected")
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, tls: ssl.SSLContext | None = None) -> None:
         uri = parse_uri(url)
         protocol = ClientProtocol(uri, subprotocols=[Subprotocol(token)] if token else None)
         protocol.send_request(protocol.connect())
         self.sock = socket.create_connection((uri.host, uri.port), timeout=30)
+        if uri.secure:  # wss (soak.py --workshop): TLS records, then the same frames inside
+            assert tls is not None, "a wss URL needs an SSL context"
+            self.sock = tls.wrap_socket(self.sock, server_hostname=uri.host)
         self.sock.sendall(b"".join(protocol.data_to_send()))
         while protocol.state is State.CONNECTING:
             data = self.sock.recv(65536)
@@ -166,7 +170,7 @@ class _Receiver:
         """Read what arrived and record each message's send→receive latency; -1 once the server closed."""
         try:
             data = self.sock.recv(1 << 16)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):  # nothing yet (for TLS: no whole record yet)
             return 0
         now = time.time_ns()
         if not data:
@@ -207,10 +211,13 @@ class _Receiver:
         return messages
 
 
-def _receiver_process(pipe: Connection, url: str, tokens: list[str | None]) -> None:
-    """Connect every receiver, then run phases: ``begin`` resets, ``end`` reports once all arrived."""
+def _receiver_process(pipe: Connection, url: str, tokens: list[str | None], ca_file: str | None = None) -> None:
+    """Connect every receiver, then run phases: ``begin`` resets, ``end`` reports once all arrived.
+
+    ``ca_file``: the CA that a ``wss`` server's certificate is checked against."""
     _raise_open_files_limit(len(tokens) + 256)
-    receivers = [_Receiver(url, token) for token in tokens]
+    tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    receivers = [_Receiver(url, token, tls) for token in tokens]
     selector = selectors.DefaultSelector()
     selector.register(pipe, selectors.EVENT_READ, None)
     for receiver in receivers:

@@ -17,6 +17,12 @@ Everything is on 127.0.0.1 and every wait is bounded, so the script stops by its
     python benchmarks/soak.py --quick        # 200 clients for 1 minute per target
     python benchmarks/soak.py --no-baseline  # the sandbox only (its idle memory stays a baseline)
     python benchmarks/soak.py --tracemalloc  # also diff the sandbox's allocations, warm-up → end
+    python benchmarks/soak.py --workshop     # the sandbox as a workshop runs it: TLS, attendees join by room code
+
+With ``--workshop`` the sandbox is ``ivs-sandbox --workshop``: every connection is TLS (its own CA,
+checked by fingerprint), the receivers are attendees who got their tokens from the room code's join
+route, and the senders are the presenter's. The baseline stays plain: it shows what Python and
+``websockets`` do without TLS, so the sandbox/baseline memory ratio then includes TLS's share.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import os
 import queue
 import shlex
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,8 +55,11 @@ from websockets.typing import Subprotocol
 
 from fanout import (BASELINE, REPLY_SECONDS, SANDBOX, _ask, _Echoes, _raise_open_files_limit, _receiver_process,
                     _recv, _server_process, _verdict)
+from ivs_widgets import constants as c
+from ivs_widgets import workshop
 from ivs_widgets.chat import frames
 from ivs_widgets.cli import READY
+from ivs_widgets.sandbox import tls
 from ivs_widgets.sandbox.control.validation import operation
 
 
@@ -61,6 +71,8 @@ IVS_SANDBOX = str(Path(sys.executable).with_name("ivs-sandbox"))
 MAX_ROOM_RATE = _model_max("CreateRoom", "maximumMessageRatePerSecond")
 MAX_SESSION_MINUTES = _model_max("CreateChatToken", "sessionDurationInMinutes")
 GROWTH_TARGET = 0.10
+#: The room code's token limit in workshop mode: one join per receiver.
+WORKSHOP_MAX_TOKENS = 100_000
 MIB = 1024.0  # /proc reports kB
 #: ``ivs-sandbox`` with tracemalloc on: SIGUSR1 writes a snapshot and prints its path on stdout.
 TRACING_SANDBOX = """
@@ -102,6 +114,8 @@ class Server(Protocol):
     pid: int
     url: str
     environment: dict[str, str]
+    #: What ``ivs-sandbox --workshop`` shares with attendees (``url``, ``room code``, ``fingerprint``).
+    shared: dict[str, str]
 
     def log_lines(self) -> list[str]: ...
     def snapshot(self) -> str | None: ...
@@ -111,9 +125,11 @@ class Server(Protocol):
 class SandboxProcess:
     """``ivs-sandbox --port 0`` in its own process; anything it logs (stderr) is counted as an error."""
 
-    def __init__(self, log: IO[str], snapshots: str | None) -> None:
+    def __init__(self, log: IO[str], snapshots: str | None, workshop_mode: bool = False) -> None:
         command = ([sys.executable, "-X", "tracemalloc", "-c", TRACING_SANDBOX] if snapshots
                    else [IVS_SANDBOX]) + ["--port", "0"]
+        if workshop_mode:
+            command += ["--workshop", "--max-tokens", str(WORKSHOP_MAX_TOKENS)]
         self._log = log
         self._tracing = snapshots is not None
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -122,6 +138,7 @@ class SandboxProcess:
         self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         threading.Thread(target=self._read, name="soak-sandbox-stdout", daemon=True).start()
         self.environment: dict[str, str] = {}
+        self.shared: dict[str, str] = {}
         self.url = ""
         try:
             while not (line := self._line()).startswith(READY):
@@ -130,6 +147,9 @@ class SandboxProcess:
                     self.environment[name] = value
                 elif line.startswith("messaging (WebSocket):"):
                     self.url = line.split()[-1]
+                elif line.startswith(("url:", "room code:", "fingerprint:")):
+                    label, _, value = line.partition(":")
+                    self.shared[label] = value.strip()
         except BaseException:
             self.process.kill()
             raise
@@ -178,7 +198,8 @@ class BaselineProcess:
         self.process.start()
         self.url = _recv(self._pipe)["url"]
         self.pid = self.process.pid or 0
-        self.environment = {}
+        self.environment: dict[str, str] = {}
+        self.shared: dict[str, str] = {}
 
     def log_lines(self) -> list[str]:
         return []  # it shares this script's stderr: anything it says is on the screen
@@ -300,9 +321,10 @@ async def _round(server: Server, senders: list[ClientConnection], echoes: list[_
 async def _drive(soak: Soak, server: Server, sender_tokens: list[str | None], receivers: list[Connection],
                  args: argparse.Namespace) -> list[str]:
     """Connect the senders, run every round; the tracemalloc snapshots taken after warm-up and at the end."""
+    tls_options = {"ssl": _trust(server)} if server.url.startswith("wss:") else {}
     async with contextlib.AsyncExitStack() as stack:
         senders = [await stack.enter_async_context(connect(
-            server.url, subprotocols=[Subprotocol(token)] if token else None, compression=None))
+            server.url, subprotocols=[Subprotocol(token)] if token else None, compression=None, **tls_options))
             for token in sender_tokens]
         echoes = [_Echoes(ws) for ws in senders]
         for e in echoes:
@@ -322,29 +344,47 @@ async def _drive(soak: Soak, server: Server, sender_tokens: list[str | None], re
         return snapshots
 
 
-def _tokens(environment: dict[str, str], args: argparse.Namespace) -> tuple[list[str | None], list[str | None]]:
-    """One room, a token per receiver and per sender, through boto3.
+def _trust(server: Server) -> ssl.SSLContext:
+    """The workshop sandbox's CA, as its export lines name it for the presenter."""
+    return tls.client_context(Path(server.environment["AWS_CA_BUNDLE"]).read_bytes())
+
+
+def _tokens(server: Server, args: argparse.Namespace) -> tuple[list[str | None], list[str | None]]:
+    """One room, a token per receiver and per sender, through boto3 (workshop: receivers join by room code).
 
     The room's cap is the service's maximum, so scheduling jitter in the pacing never trips its
-    sliding one-second window; sessions last as long as the service allows (three hours).
+    sliding one-second window; sessions last as long as the service allows (three hours; in a
+    workshop, as long as the room code's invite says).
     """
+    environment = server.environment
     ivschat = boto3.client(
         "ivschat", endpoint_url=environment["AWS_ENDPOINT_URL_IVSCHAT"],
         region_name=environment["AWS_DEFAULT_REGION"], aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
-    room = ivschat.create_room(name="soak-benchmark", maximumMessageRatePerSecond=MAX_ROOM_RATE)["arn"]
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"], verify=environment.get("AWS_CA_BUNDLE", True))
+    if server.shared:
+        room = ivschat.list_rooms()["rooms"][0]["arn"]  # the room the printed code opens
+        ivschat.update_room(identifier=room, maximumMessageRatePerSecond=MAX_ROOM_RATE)
+    else:
+        room = ivschat.create_room(name="soak-benchmark", maximumMessageRatePerSecond=MAX_ROOM_RATE)["arn"]
 
     def token(user: str, capabilities: list[str]) -> str:
         return ivschat.create_chat_token(roomIdentifier=room, userId=user, capabilities=capabilities,
                                          sessionDurationInMinutes=MAX_SESSION_MINUTES)["token"]
 
+    def attendee(i: int) -> str:
+        joined = workshop.join(server.shared["url"], server.shared["room code"], f"viewer {i}",
+                               fingerprint=server.shared["fingerprint"])
+        return joined.token_provider()().token
+
     with ThreadPoolExecutor(8) as pool:
-        viewers: list[str | None] = list(pool.map(lambda i: token(f"viewer-{i}", []), range(args.clients)))
+        viewers: list[str | None] = list(pool.map(attendee if server.shared else lambda i: token(f"viewer-{i}", []),
+                                                  range(args.clients)))
     return viewers, [token(f"sender-{i}", ["SEND_MESSAGE"]) for i in range(args.senders)]
 
 
 def soak(target: str, args: argparse.Namespace, log: IO[str], snapshots: str | None) -> Soak:
-    server: Server = SandboxProcess(log, snapshots) if target == SANDBOX else BaselineProcess(args.clients)
+    server: Server = (SandboxProcess(log, snapshots, args.workshop) if target == SANDBOX
+                      else BaselineProcess(args.clients))
     context = multiprocessing.get_context("spawn")
     receiver: multiprocessing.process.BaseProcess | None = None
     pipe: Connection | None = None
@@ -352,12 +392,13 @@ def soak(target: str, args: argparse.Namespace, log: IO[str], snapshots: str | N
         idle = _memory(server.pid)
         print(f"\n{target}: server process {server.pid}, {server.url}, idle RSS {idle.rss / MIB:.1f} MiB", flush=True)
         if target == SANDBOX:
-            viewers, sender_tokens = _tokens(server.environment, args)
+            viewers, sender_tokens = _tokens(server, args)
         else:
             viewers, sender_tokens = [None] * args.clients, [None] * args.senders
         result = Soak(target, args.clients + args.senders, idle, _memory(server.pid))
         pipe, child = context.Pipe()
-        receiver = context.Process(target=_receiver_process, args=(child, server.url, viewers),
+        ca = server.environment.get("AWS_CA_BUNDLE") if server.url.startswith("wss:") else None
+        receiver = context.Process(target=_receiver_process, args=(child, server.url, viewers, ca),
                                    name="soak-receivers", daemon=True)
         receiver.start()
         connected = _recv(pipe)
@@ -441,6 +482,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="200 clients for 1 minute, 15 s rounds: a smoke run")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the bare websockets server's soak (halves the run)")
+    parser.add_argument("--workshop", action="store_true",
+                        help="run the sandbox in workshop mode: TLS, receivers join with the room code")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the sandbox's allocations (slower, more memory) and print what grew")
     args = parser.parse_args(argv)
@@ -451,13 +494,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.minutes * 60 <= args.warmup or args.minutes >= MAX_SESSION_MINUTES - 10:
         parser.error(f"--minutes must be longer than the warm-up and under {MAX_SESSION_MINUTES - 10} "
                      f"(chat sessions last at most {MAX_SESSION_MINUTES} minutes)")
+    if args.workshop and args.minutes >= c.DEFAULT_SESSION_DURATION_MINUTES - 5:
+        parser.error(f"with --workshop, --minutes must be under {c.DEFAULT_SESSION_DURATION_MINUTES - 5} "
+                     "(a room code's tokens open sessions of the invite's default length)")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _raise_open_files_limit(args.clients + args.senders + 256)  # the ivs-sandbox process inherits it
-    print(f"Soak: 1 room, {args.clients} receivers + {args.senders} senders, {args.rate:g} msg/s in total for "
+    print(f"Soak{' (workshop mode: TLS, receivers joined by room code)' if args.workshop else ''}: "
+          f"1 room, {args.clients} receivers + {args.senders} senders, {args.rate:g} msg/s in total for "
           f"{args.minutes:g} min per target (warm-up {args.warmup:g} s, samples every {args.round_seconds:g} s); "
           f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     print(ROUND_HEADER)
