@@ -9,8 +9,8 @@ sandbox's connections are server-side, so never masked, and negotiate no extensi
 writer goes through the waiting connections :data:`WRITES_PER_TURN` at a time, each queue in one
 write; between turns the loop reads new requests, and a message that arrives meanwhile joins the
 queues of the connections not yet written, so it shares their write instead of costing its own. A
-message to an idle room goes out on the next loop turn; under load the writes per message fall as
-the load rises, and a message waits at most about one pass over the room. The bytes on the wire are
+room that fits in one turn, with nothing queued, is written at once, as ``broadcast`` would; under
+load the writes per message fall as the load rises, and a message waits at most about one pass over the room. The bytes on the wire are
 the same frames in the same order as with ``broadcast``.
 
 ``broadcast``'s rules are kept, checked when the bytes are written: connections that are not OPEN
@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Collection
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode, Frame, Opcode
@@ -63,6 +63,17 @@ class RoomConnection(ServerConnection):
         self.flush()
         await super().close(code, reason)
 
+    def data_received(self, data: bytes) -> None:
+        """Write what is queued before reading what the client sent.
+
+        The client's bytes may hold a close frame, which the protocol answers at once; nothing can
+        be written after that. ``broadcast`` wrote every frame as it was sent, so a frame fanned out
+        before the close arrived always went out (the official SDK, rotating tokens, closes its old
+        connection right after a request on it and waits for the echo there).
+        """
+        self.flush()
+        super().data_received(data)
+
     def flush(self) -> None:
         """Write the queue in one write, unless ``broadcast``'s rules skip this connection."""
         if self.queued:
@@ -78,10 +89,20 @@ class FanOut:
         self._write_handle: asyncio.TimerHandle | None = None
         self._rested_at = float("-inf")
 
-    def broadcast(self, connections: Iterable[RoomConnection], text: str) -> None:
-        """Send ``text`` as one text frame to every connection, with whatever else is queued for it."""
+    def broadcast(self, connections: Collection[RoomConnection], text: str) -> None:
+        """Send ``text`` as one text frame to every connection, with whatever else is queued for it.
+
+        With nothing queued anywhere, a room that fits in one turn is written at once, as
+        ``broadcast`` does: a client sees the frame before anything the loop does next (the
+        official SDK, rotating tokens, stops listening to its old connection as soon as the new
+        one's handshake completes, and may still expect an echo on the old one).
+        """
         wire = _text_frame(text)
         waiting = self._waiting
+        if not waiting and len(connections) <= WRITES_PER_TURN:
+            for connection in connections:
+                _write(connection, [wire])
+            return
         for connection in connections:
             queued = connection.queued
             if not queued:
