@@ -18,7 +18,7 @@ import threading
 import time
 from html import escape
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import ipywidgets
 from botocore.exceptions import ClientError
@@ -136,16 +136,11 @@ class PresenterDashboard(ipywidgets.VBox):
         except ValueError as error:
             self._say("error", f"Event not sent: {error}")
             return
-        try:
-            request: dict[str, Any] = {"roomIdentifier": room["roomArn"], "eventName": name}
-            if attributes:
-                request["attributes"] = attributes
-            self.presenter.client.send_event(**request)
-        except Exception as error:
-            self._say("error", f"Could not send event “{name}”: {_reason(error)}")
-            return
-        self._say("ok", f"Sent event “{name}” to {_room_name(room)}.")
-        self.refresh()
+        request: dict[str, Any] = {"roomIdentifier": room["roomArn"], "eventName": name}
+        if attributes:
+            request["attributes"] = attributes
+        self._act(lambda: self.presenter.client.send_event(**request), f"Could not send event “{name}”",
+                  f"Sent event “{name}” to {_room_name(room)}.")
 
     def disconnect_user(self) -> None:
         """Disconnect the picked user (every connection of theirs) from the room."""
@@ -157,13 +152,8 @@ class PresenterDashboard(ipywidgets.VBox):
         request = {"roomIdentifier": room["roomArn"], "userId": user_id}
         if self.reason.value.strip():
             request["reason"] = self.reason.value.strip()
-        try:
-            self.presenter.client.disconnect_user(**request)
-        except Exception as error:
-            self._say("error", f"Could not disconnect {who}: {_reason(error)}")
-            return
-        self._say("ok", f"Disconnected {who} from {_room_name(room)}.")
-        self.refresh()
+        self._act(lambda: self.presenter.client.disconnect_user(**request), f"Could not disconnect {who}",
+                  f"Disconnected {who} from {_room_name(room)}.")
 
     def close_room(self) -> None:
         """First click arms, second click closes every open invite of the room and disconnects everyone."""
@@ -178,14 +168,18 @@ class PresenterDashboard(ipywidgets.VBox):
                               f"join {_room_name(room)}, and everyone in it is disconnected.")
             return
         self._arm(None)
-        for code in codes:
-            try:
-                self.presenter.close_room(code)
-            except Exception as error:
-                self._say("error", f"Could not close {code}: {_reason(error)}")
-                return
-        self._say("ok", f"Closed {', '.join(codes)}: {_room_name(room)} takes no new attendees, "
-                        "and everyone in it was disconnected.")
+        self._act(lambda: [self.presenter.close_room(code) for code in codes], f"Could not close {', '.join(codes)}",
+                  f"Closed {', '.join(codes)}: {_room_name(room)} takes no new attendees, "
+                  "and everyone in it was disconnected.")
+
+    def _act(self, action: Callable[[], object], failed: str, done: str) -> None:
+        """Run one of the presenter's actions and say in the status line how it went; never raises."""
+        try:
+            action()
+        except Exception as error:
+            self._say("error", f"{failed}: {_reason(error)}")
+            return
+        self._say("ok", done)
         self.refresh()
 
     # -- rendering ---------------------------------------------------------------------------
