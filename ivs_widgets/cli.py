@@ -157,7 +157,7 @@ async def _serve(sandbox: Sandbox, args: argparse.Namespace) -> None:
 
 def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url: str | None) -> dict[str, Any]:
     """The room attendees join: the one of that name still open from a previous run (``--state``), or a new one."""
-    rooms = [r for r in sandbox.control.ListRooms({"name": args.room_name})["rooms"]]
+    rooms = sandbox.control.ListRooms({"name": args.room_name})["rooms"]
     for invite in sandbox.workshop.invites():
         if invite["open"] and any(invite["roomArn"] == room["arn"] for room in rooms):
             return sandbox.workshop.set_playback_url(invite["code"], playback_url) if playback_url else invite

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from ivs_widgets.backend import SANDBOX, Backend
@@ -144,7 +145,8 @@ class Presenter:
         self.url = url.rstrip("/")
         self.region = region
         self.ca_file = ca_file
-        self.ssl = tls.client_context(open(ca_file, "rb").read()) if ca_file else None
+        self._trust_pem = Path(ca_file).read_bytes() if ca_file else None
+        self.ssl = tls.client_context(self._trust_pem) if self._trust_pem else None
         self.sandbox = sandbox
         self._credentials = Credentials(access_key_id, secret_access_key)
         import boto3
@@ -164,10 +166,13 @@ class Presenter:
 
     @property
     def fingerprint(self) -> str | None:
-        """The certificate fingerprint attendees check (None without TLS)."""
+        """The certificate fingerprint attendees check (None without TLS).
+
+        The CA file the presenter trusts is the one attendees download; without one, ask the sandbox."""
         if not self.url.startswith("https://"):
             return None
-        return tls.fingerprint(_request(urllib.request.Request(f"{self.url}/workshop/certificate"), self.ssl))
+        pem = self._trust_pem or _request(urllib.request.Request(f"{self.url}/workshop/certificate"), self.ssl)
+        return tls.fingerprint(pem)
 
     @property
     def backend(self) -> Backend:
@@ -205,8 +210,8 @@ class Presenter:
     def share(self, invite: dict[str, Any], url: str | None = None) -> str:
         """What to put on the slide: the URL, the room code and the certificate fingerprint."""
         lines = [f"URL:         {url or self.url}", f"Room code:   {invite['code']}"]
-        if self.fingerprint:
-            lines.append(f"Fingerprint: {self.fingerprint}")
+        if fingerprint := self.fingerprint:
+            lines.append(f"Fingerprint: {fingerprint}")
         return "\n".join(lines)
 
     def dashboard(self, **options: Any) -> Any:

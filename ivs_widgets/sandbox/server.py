@@ -70,6 +70,8 @@ class Sandbox:
         self.data_dir: Path | None = None
         #: The chat log writer once started; ``chat_logs.flush()`` writes everything delivered so far.
         self.chat_logs: ChatLogs | None = None
+        #: The CA to trust for this sandbox's TLS as a file (``verify=`` in boto3, ``AWS_CA_BUNDLE``), once started.
+        self.ca_file: Path | None = None
 
     # -- endpoints ---------------------------------------------------------------------------
     @property
@@ -92,18 +94,6 @@ class Sandbox:
     def region(self) -> str:
         return self.config.region
 
-    @property
-    def ca_file(self) -> Path | None:
-        """The CA to trust for this sandbox's TLS as a file (``verify=`` in boto3, ``AWS_CA_BUNDLE``).
-
-        With a state file it sits next to it: the exported path stays valid across restarts."""
-        if self.certificate is None or self.data_dir is None:
-            return None
-        state = self.config.state_path
-        path = Path(f"{state}.ca.pem") if state else self.data_dir / "workshop-ca.pem"
-        if not path.exists() or path.read_bytes() != self.certificate.trust_pem:
-            path.write_bytes(self.certificate.trust_pem)
-        return path
 
     def environment(self) -> dict[str, str]:
         """The variables that point plain boto3 and the AWS CLI in another shell at this sandbox."""
@@ -183,6 +173,7 @@ class Sandbox:
         """Serve both endpoints until ``stop()``; ``ready`` is called once both accept connections."""
         self._stopping = asyncio.Event()
         self._open_chat_logs()
+        self._write_ca_file()
         try:
             await self._serve_endpoints(ready)
         finally:
@@ -211,6 +202,15 @@ class Sandbox:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))
         self.chat_logs = ChatLogs(self.state, self.data_dir, loop=asyncio.get_running_loop())
         self.messaging.listeners.append(self.chat_logs)
+
+    def _write_ca_file(self) -> None:
+        """With a state file the CA sits next to it, so the exported path stays valid across restarts."""
+        if self.certificate is None:
+            return
+        assert self.data_dir is not None
+        state = self.config.state_path
+        self.ca_file = Path(f"{state}.ca.pem") if state else self.data_dir / "workshop-ca.pem"
+        self.ca_file.write_bytes(self.certificate.trust_pem)
 
     def _close_chat_logs(self) -> None:
         """Write the last records; a temporary data folder goes with the sandbox."""

@@ -76,17 +76,15 @@ class Workshop:
 
     def close(self, code: str) -> dict[str, Any]:
         """Stop minting tokens for the invite; the caller disconnects whoever is in the room."""
-        with self._lock:
-            invite = self.invite(code)
-            invite["open"] = False
-            self.state.put(INVITE, invite, updated=False)
-        return _public(invite)
+        return self._change(code, open=False)
 
     def set_playback_url(self, code: str, playback_url: str) -> dict[str, Any]:
         """Point the invite at another stream (a restarted test stream listens on a new port)."""
+        return self._change(code, playbackUrl=playback_url)
+
+    def _change(self, code: str, **fields: Any) -> dict[str, Any]:
         with self._lock:
-            invite = self.invite(code)
-            invite["playbackUrl"] = playback_url
+            invite = {**self.invite(code), **fields}
             self.state.put(INVITE, invite, updated=False)
         return _public(invite)
 
