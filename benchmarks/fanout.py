@@ -39,10 +39,11 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from websockets.asyncio.client import ClientConnection, connect
@@ -54,8 +55,8 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from ivs_widgets.chat import frames
-from ivs_widgets.sandbox import ids
+from ivs_widgets.protocol import formats as ids
+from ivs_widgets.protocol import frames
 
 HOST = "127.0.0.1"
 BASELINE, SANDBOX = "baseline", "sandbox"

@@ -31,8 +31,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import nbformat
 from playwright.sync_api import sync_playwright
@@ -40,7 +41,7 @@ from websockets.sync.client import connect
 
 from ivs_widgets.chat import BackgroundChatRoom, ChatToken
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.state import ROOM
+from ivs_widgets.sandbox.core.state import ROOM
 from ivs_widgets.widgets.chat import DEFAULT_HISTORY_LIMIT
 
 #: Same browser and flags as tests/browser/conftest.py (Debian's Chromium, no ``playwright install``).

@@ -50,17 +50,26 @@ from typing import IO, Protocol
 
 import boto3
 import numpy as np
+from fanout import (
+    BASELINE,
+    REPLY_SECONDS,
+    SANDBOX,
+    _ask,
+    _Echoes,
+    _raise_open_files_limit,
+    _receiver_process,
+    _recv,
+    _server_process,
+    _verdict,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from fanout import (BASELINE, REPLY_SECONDS, SANDBOX, _ask, _Echoes, _raise_open_files_limit, _receiver_process,
-                    _recv, _server_process, _verdict)
-from ivs_widgets import constants as c
 from ivs_widgets import workshop
-from ivs_widgets.chat import frames
 from ivs_widgets.cli import READY
-from ivs_widgets.sandbox import tls
-from ivs_widgets.sandbox.control.validation import operation
+from ivs_widgets.protocol import facts as c
+from ivs_widgets.protocol import frames
+from ivs_widgets.sandbox.core.validation import operation
 
 
 def _model_max(operation_name: str, member: str) -> int:
@@ -346,7 +355,7 @@ async def _drive(soak: Soak, server: Server, sender_tokens: list[str | None], re
 
 def _trust(server: Server) -> ssl.SSLContext:
     """The workshop sandbox's CA, as its export lines name it for the presenter."""
-    return tls.client_context(Path(server.environment["AWS_CA_BUNDLE"]).read_bytes())
+    return workshop.client_context(Path(server.environment["AWS_CA_BUNDLE"]).read_bytes())
 
 
 def _tokens(server: Server, args: argparse.Namespace) -> tuple[list[str | None], list[str | None]]:

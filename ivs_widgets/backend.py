@@ -9,21 +9,40 @@ from __future__ import annotations
 
 import os
 import ssl as ssl_module
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
-from ivs_widgets.constants import AWS_MESSAGING_ENDPOINT
-from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT
+
+if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
+    from ivs_widgets.sandbox import Sandbox
 
 BACKEND_VARIABLE = "IVS_BACKEND"
 PLAYBACK_VARIABLE = "IVS_PLAYBACK_URL"
 SANDBOX, AWS = "sandbox", "aws"
 
 
+class OwnsSandbox:
+    """``close()``, or leaving a ``with`` block, stops the sandbox this object started in-process (if any)."""
+
+    sandbox: Sandbox | None
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
-class Backend:
+class Backend(OwnsSandbox):
     """Where chat lives: a boto3 ``ivschat`` client and the messaging endpoint that goes with it."""
 
     kind: str
@@ -139,16 +158,6 @@ class Backend:
         return (f"Backend({where}, region={self.region}, control={self.client.meta.endpoint_url}, "
                 f"messaging={self.messaging_url})")
 
-    def close(self) -> None:
-        """Stop what ``connect`` started (the embedded sandbox); nothing to do on AWS."""
-        if self.sandbox is not None:
-            self.sandbox.stop()
-
-    def __enter__(self) -> "Backend":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def connect(kind: str | None = None, *, region: str | None = None, **sandbox_settings: Any) -> Backend:
@@ -157,6 +166,8 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
     if kind == SANDBOX:
         if region is not None:
             sandbox_settings["region"] = region
+        from ivs_widgets.sandbox import Sandbox
+
         sandbox = Sandbox(**sandbox_settings).start()
         return Backend(SANDBOX, sandbox.region, sandbox.client(), sandbox.messaging_endpoint, sandbox)
     if kind == AWS:

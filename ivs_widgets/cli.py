@@ -21,11 +21,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivs_widgets import constants as c
-from ivs_widgets.sandbox.control import validation
-from ivs_widgets.sandbox.control.errors import ApiError
-from ivs_widgets.sandbox.control.workshop_http import MAX_TOKENS_LIMIT
-from ivs_widgets.sandbox.workshop import DEFAULT_MAX_TOKENS
+from ivs_widgets.protocol import facts as c
+from ivs_widgets.sandbox.core import validation
+from ivs_widgets.sandbox.core.errors import ApiError
+from ivs_widgets.sandbox.workshop.models import DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT, check_invite
 
 if TYPE_CHECKING:
     from ivs_widgets.sandbox import Sandbox
@@ -82,8 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [cap for cap in args.attendee_capabilities if cap not in known]
     if unknown:
         parser.error(f"--attendee-capabilities: unknown {', '.join(unknown)} (choose from {', '.join(known)})")
-    if not 1 <= args.max_tokens <= MAX_TOKENS_LIMIT:
-        parser.error(f"--max-tokens must be from 1 to {MAX_TOKENS_LIMIT}")
+    try:
+        check_invite(args.attendee_capabilities, args.max_tokens)
+    except ApiError as error:
+        if "maxTokens" in error.fields:
+            parser.error(f"--max-tokens must be from 1 to {MAX_TOKENS_LIMIT}")
+        parser.error(f"--attendee-capabilities: {error.message}")
     try:
         validation.validate(validation.operation("CreateRoom").input_shape, {"name": args.room_name})
     except ApiError as error:
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from ivs_widgets.sandbox import Sandbox  # after parsing, so that ``--help`` answers at once
-    from ivs_widgets.sandbox.stream import StreamError
+    from ivs_widgets.sandbox.stream.models import StreamError
 
     sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
@@ -183,7 +186,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
         "",
     ]
     if args.workshop:
-        from ivs_widgets.sandbox import tls
+        from ivs_widgets.sandbox.core import tls
 
         host = tls.lan_address() if args.host in ("0.0.0.0", "::", "") else args.host
         invite = _open_workshop_room(sandbox, args, sandbox.test_stream_url_for(host) if args.test_stream else None)

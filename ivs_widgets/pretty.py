@@ -7,8 +7,9 @@ so notebook outputs (which end up on GitHub) show only its first characters.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 _SECRET_KEYS = {"token"}
 

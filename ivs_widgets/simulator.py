@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from ivs_widgets.chat.room import ChatError, ChatRoom
+from ivs_widgets.loop_thread import LoopThread
 
 if TYPE_CHECKING:
     from ivs_widgets.backend import Backend
@@ -191,7 +192,7 @@ class AudienceSimulator:
         #: The bar, once started (``progress.value`` of ``progress.total`` answered).
         self.progress: Progress | None = None
         self._stopping = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = LoopThread("ivs-audience")
         self._wake: asyncio.Event | None = None
         self._done: concurrent.futures.Future[AudienceSummary] | None = None
 
@@ -206,13 +207,13 @@ class AudienceSimulator:
             self.wait()
             raise
 
-    def start(self) -> "AudienceSimulator":
+    def start(self) -> AudienceSimulator:
         """Show the progress bar and start the bots on their own thread; returns at once."""
         if self._done is not None:
             raise RuntimeError("an AudienceSimulator runs once; make a new one to chat again")
         self.progress = make_progress(self._progress_kind, len(self.script))
-        self._done = concurrent.futures.Future()
-        threading.Thread(target=self._thread_main, name="ivs-audience", daemon=True).start()
+        self._done = self._thread.start().submit(self._main(), detached=True)
+        self._done.add_done_callback(lambda _: self._thread.stop())
         return self
 
     def wait(self, timeout: float | None = None) -> AudienceSummary:
@@ -224,24 +225,12 @@ class AudienceSimulator:
     def stop(self) -> None:
         """Send nothing more; messages already sent still get their answers. Safe from any thread."""
         self._stopping.set()
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # the run already ended and closed its loop
-                pass
+        if self._wake is not None:
+            self._thread.call_soon(self._wake.set)
 
     # -- the bots' thread --------------------------------------------------------------------
-    def _thread_main(self) -> None:
-        assert self._done is not None
-        try:
-            self._done.set_result(asyncio.run(self._main()))
-        except BaseException as error:  # the caller's wait() raises it
-            self._done.set_exception(error)
-
     async def _main(self) -> AudienceSummary:
         self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
         if self._stopping.is_set():
             self._wake.set()
         rooms = {user: ChatRoom(self._backend.messaging_url,

@@ -22,25 +22,36 @@ import ssl
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from ivs_widgets.backend import SANDBOX, Backend
+from ivs_widgets.backend import SANDBOX, Backend, OwnsSandbox
 from ivs_widgets.chat.room import ChatRoom, ChatToken, TokenProvider
-from ivs_widgets.constants import SANDBOX_REGION
-from ivs_widgets.sandbox import tls
+from ivs_widgets.protocol.errors import IvsWidgetsError
+from ivs_widgets.protocol.facts import SANDBOX_REGION
+from ivs_widgets.protocol.formats import fingerprint as certificate_fingerprint
 
 #: Requests to the sandbox give up after this many seconds (it is on the local network).
 HTTP_TIMEOUT = 10.0
 
 
-class WorkshopError(Exception):
-    """The sandbox refused a workshop request: ``code`` is the error's name, ``status`` its HTTP status."""
+class WorkshopError(IvsWidgetsError):
+    """A workshop request failed. ``code`` is the error's name (the sandbox's, e.g.
+    ``"ValidationException"``, or ``"ConnectionError"`` / ``"CertificateMismatch"`` when no answer
+    could be trusted), ``status`` its HTTP status (None without an answer), ``reason`` and ``fields``
+    the sandbox's structured cause and the request members at fault; ``detail`` what the network said."""
 
-    def __init__(self, code: str, status: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.status, self.message = code, status, message
+    code: str
+
+    def __init__(self, code: str, status: int | None, message: str, *, reason: str = "",
+                 fields: Iterable[str] = (), detail: str = "") -> None:
+        super().__init__(message, code=code, reason=reason, fields=fields)
+        self.status, self.detail = status, detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 # -- attendees ---------------------------------------------------------------------------------
@@ -121,18 +132,26 @@ def trust(url: str, fingerprint: str | None = None) -> ssl.SSLContext:
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE  # only to fetch the CA, which the fingerprint then checks
     pem = _request(urllib.request.Request(f"{url.rstrip('/')}/workshop/certificate"), unverified)
-    actual = tls.fingerprint(pem)
+    actual = certificate_fingerprint(pem)
     if fingerprint is None:
         warnings.warn(f"trusting the workshop's certificate {actual} without checking it: pass fingerprint= "
                       "(the presenter shows it) to be sure you reached the presenter's sandbox", stacklevel=3)
     elif _hex(fingerprint) != _hex(actual):
-        raise WorkshopError("CertificateMismatch", 0, f"the sandbox at {url} shows certificate {actual}, "
+        raise WorkshopError("CertificateMismatch", None, f"the sandbox at {url} shows certificate {actual}, "
                             f"not {fingerprint}: check the URL and fingerprint with the presenter")
-    return tls.client_context(pem)
+    return client_context(pem)
+
+
+def client_context(trust_pem: bytes) -> ssl.SSLContext:
+    """Verify a server against ``trust_pem`` (as well as the system's CAs), host name included."""
+    context = ssl.create_default_context(cadata=trust_pem.decode())
+    # A certificate you gave may be a leaf with no CA in the store: trust it as its own anchor.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
 
 
 # -- the presenter ------------------------------------------------------------------------------
-class Presenter:
+class Presenter(OwnsSandbox):
     """The presenter's side of a workshop sandbox: ``ivschat`` (``client``) plus invites, activity, reset.
 
     Requests are SigV4-signed with the presenter's credentials, exactly like the ``ivschat`` API.
@@ -146,7 +165,7 @@ class Presenter:
         self.region = region
         self.ca_file = ca_file
         self._trust_pem = Path(ca_file).read_bytes() if ca_file else None
-        self.ssl = tls.client_context(self._trust_pem) if self._trust_pem else None
+        self.ssl = client_context(self._trust_pem) if self._trust_pem else None
         self.sandbox = sandbox
         self._credentials = Credentials(access_key_id, secret_access_key)
         import boto3
@@ -155,7 +174,7 @@ class Presenter:
                                    aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
 
     @classmethod
-    def from_environment(cls) -> "Presenter":
+    def from_environment(cls) -> Presenter:
         """From the ``export`` lines ``ivs-sandbox --workshop`` prints (``AWS_ENDPOINT_URL_IVSCHAT`` …)."""
         env = os.environ
         missing = [v for v in ("AWS_ENDPOINT_URL_IVSCHAT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if v not in env]
@@ -172,7 +191,7 @@ class Presenter:
         if not self.url.startswith("https://"):
             return None
         pem = self._trust_pem or _request(urllib.request.Request(f"{self.url}/workshop/certificate"), self.ssl)
-        return tls.fingerprint(pem)
+        return certificate_fingerprint(pem)
 
     @property
     def backend(self) -> Backend:
@@ -220,16 +239,6 @@ class Presenter:
 
         return PresenterDashboard(self, **options)
 
-    def close(self) -> None:
-        """Stop the sandbox ``start()`` started (nothing to do for a sandbox running elsewhere)."""
-        if self.sandbox is not None:
-            self.sandbox.stop()
-
-    def __enter__(self) -> "Presenter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Presenter({self.url})"
@@ -278,10 +287,12 @@ def _request(request: urllib.request.Request, context: ssl.SSLContext | None) ->
             body = json.loads(error.read() or b"{}")
         except ValueError:
             body = {}
-        raise WorkshopError(body.get("__type", "HTTPError"), error.code, body.get("message", str(error))) from None
+        fields = [item.get("name", "") for item in body.get("fieldList", []) if isinstance(item, dict)]
+        raise WorkshopError(body.get("__type", "HTTPError"), error.code, body.get("message", str(error)),
+                            reason=str(body.get("reason", "")), fields=fields) from None
     except urllib.error.URLError as error:
-        raise WorkshopError("ConnectionError", 0, f"cannot reach the workshop at {request.full_url}: "
-                            f"{error.reason}") from None
+        raise WorkshopError("ConnectionError", None, f"cannot reach the workshop at {request.full_url}: "
+                            f"{error.reason}", detail=str(error.reason)) from None
 
 
 def _hex(fingerprint: str) -> str:

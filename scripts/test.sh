@@ -20,6 +20,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 
+# Lint and type-check first: a quick failure before the long run (ruff and mypy settings: pyproject.toml).
+"$VENV/bin/ruff" check ivs_widgets tests benchmarks
+"$VENV/bin/mypy"
+
 # pytest exits 5 when it collected no tests (e.g. a -k that matches nothing): not a failure here.
 status=0
 "$VENV/bin/python" -m pytest "$@" || status=$?

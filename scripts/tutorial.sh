@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 
-ensure_venv ""
+ensure_venv "[tutorial]"
 
 args=()
 if [ "$(id -u)" -eq 0 ]; then

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
+from wsutil import TIMEOUT, join, say, send
 
 from ivs_widgets.chat import history
-from ivs_widgets.chat.frames import parse_time
+from ivs_widgets.protocol import chat_logs
+from ivs_widgets.protocol.formats import parse_time
 from ivs_widgets.sandbox import Sandbox
-from wsutil import TIMEOUT, join, say, send
 
 S3 = {"s3": {"bucketName": "chat-archive"}}
 CLOUDWATCH = {"cloudWatchLogs": {"logGroupName": "/ivs/chat#logs"}}
@@ -97,7 +98,7 @@ def stored_lines(path: Path) -> list[str]:
 def expected_line(raw: str) -> str:
     """The record the service writes for a frame sent as ``raw``: key order, version, payload bytes."""
     frame = json.loads(raw)
-    return (f'{{"event_timestamp":"{history.event_timestamp(frame["SendTime"])}","type":"{frame["Type"]}",'
+    return (f'{{"event_timestamp":"{chat_logs.event_timestamp(frame["SendTime"])}","type":"{frame["Type"]}",'
             f'"payload":{raw},"version":"1.0"}}')
 
 
@@ -135,7 +136,7 @@ async def test_burst_reaches_every_destination_once_in_order_and_whole(sandbox: 
     ids = [frame["Id"] for frame in delivered]
     for name, destination in DESTINATIONS.items():
         assert logged(sandbox, destination, room) == delivered, name
-        assert stored_lines(history.local_path(sandbox.data_dir, destination, room["arn"])) == \
+        assert stored_lines(chat_logs.local_path(sandbox.data_dir, destination, room["arn"])) == \
             [expected_line(raw) for raw in watcher.raw], name
         for snapshot in snapshots:  # what a reader saw mid-burst was always a clean prefix
             assert snapshot[name] == ids[:len(snapshot[name])], name
@@ -172,7 +173,7 @@ async def test_events_deletions_and_disconnects_are_logged(sandbox: Sandbox, ivs
     for name, destination in DESTINATIONS.items():
         assert logged(sandbox, destination, room) == delivered, name
         records = [json.loads(line) for line in
-                   stored_lines(history.local_path(sandbox.data_dir, destination, room["arn"]))]
+                   stored_lines(chat_logs.local_path(sandbox.data_dir, destination, room["arn"]))]
         assert [r["type"] for r in records] == [f["Type"] for f in delivered], name
         assert all(list(r) == ["event_timestamp", "type", "payload", "version"] and r["version"] == "1.0"
                    for r in records), name
@@ -185,7 +186,7 @@ async def test_events_deletions_and_disconnects_are_logged(sandbox: Sandbox, ivs
 async def test_failing_destination_spares_chat_and_the_other_destinations(
         sandbox: Sandbox, ivschat: Any, caplog: pytest.LogCaptureFixture) -> None:
     broken = {"s3": {"bucketName": "broken-bucket"}}
-    bucket_folder = history.local_path(sandbox.data_dir, broken)
+    bucket_folder = chat_logs.local_path(sandbox.data_dir, broken)
     bucket_folder.parent.mkdir(parents=True)
     bucket_folder.write_text("a file where the bucket's folder should be")  # unwritable, even for root
     room = logging_room(ivschat, broken, CLOUDWATCH, FIREHOSE, maximumMessageRatePerSecond=100)

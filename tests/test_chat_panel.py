@@ -16,7 +16,8 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import comm
 import pandas as pd
@@ -24,9 +25,9 @@ import pytest
 from comm.base_comm import BaseComm
 from websockets.sync.client import ClientConnection, connect
 
-from ivs_widgets import constants
-from ivs_widgets.chat import frames
 from ivs_widgets.chat.room import ChatError, ChatToken
+from ivs_widgets.protocol import facts as constants
+from ivs_widgets.protocol import frames
 from ivs_widgets.sandbox import Sandbox
 from ivs_widgets.widgets import ChatPanel, LiveStreamPanel
 from ivs_widgets.widgets.chat import FLUSH_INTERVAL_SECONDS, SESSION_EXPIRED
@@ -456,7 +457,7 @@ def test_wait_for_returns_once_a_sent_message_is_shown_and_times_out_otherwise(
 def test_prefill_shows_a_late_joiner_the_logged_messages_before_live_ones(
         sandbox: Any, ivschat: Any, room: dict[str, Any]) -> None:
     from ivs_widgets.backend import Backend
-    from ivs_widgets.chat import frames
+    from ivs_widgets.protocol import frames
 
     earlier = [frames.ChatMessage(id=f"earlier{i:05d}", content=f"logged {i}", sender=frames.Sender("old", {}),
                                   send_time=f"2020-01-01T00:00:0{i}Z") for i in range(3)]

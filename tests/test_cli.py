@@ -7,16 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
-from websockets.sync.client import connect
-
-from ivs_widgets.chat import frames
 from sandbox_process import IVS_SANDBOX as SCRIPT
 from sandbox_process import START_TIMEOUT, Running
+from websockets.sync.client import connect
+
+from ivs_widgets.protocol import frames
 
 #: The console script pip installed next to this interpreter (what a user types).
 IVS_SANDBOX = [SCRIPT]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 
@@ -356,7 +357,7 @@ async def test_disconnect_while_connecting_releases_connect(sandbox: Sandbox, ro
 
 
 def test_rotation_is_scheduled_before_the_token_expires() -> None:
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     assert rotation_delay(now + timedelta(hours=1), now) == 59 * 60
     assert rotation_delay(now + timedelta(seconds=50), now) == 20
     assert rotation_delay(now + timedelta(seconds=10), now) == 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import textwrap
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient

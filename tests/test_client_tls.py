@@ -7,7 +7,8 @@ client trusts that CA only through the SSLContext it is given.
 from __future__ import annotations
 
 import ssl
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trustme

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -21,7 +22,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
+from ivs_widgets.protocol import rules
 from ivs_widgets.sandbox import Sandbox
 
 LOGGING_ARN = f"arn:aws:ivschat:{c.SANDBOX_REGION}:{c.SANDBOX_ACCOUNT_ID}:logging-configuration/AbCdEfGhIjK"
@@ -109,7 +111,7 @@ def test_service_side_validation(sandbox: Sandbox, ivschat: Any, room: dict[str,
 ], ids=["ascii", "multibyte"])
 def test_attributes_of_exactly_1kb_are_accepted(ivschat: Any, room: dict[str, Any],
                                                 attributes: dict[str, str]) -> None:
-    assert c.attributes_bytes(attributes) == c.MAX_ATTRIBUTES_BYTES
+    assert rules.attributes_bytes(attributes) == c.MAX_ATTRIBUTES_BYTES
     ivschat.create_chat_token(roomIdentifier=room["arn"], userId="u", attributes=attributes)
     ivschat.send_event(roomIdentifier=room["arn"], eventName="e", attributes=attributes)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
 
 ID = re.compile(r"[A-Za-z0-9]{%d}" % c.ID_LENGTH)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
 
 LAMBDA = f"arn:aws:lambda:{c.SANDBOX_REGION}:{c.SANDBOX_ACCOUNT_ID}:function:review"

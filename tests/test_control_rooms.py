@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
 
 ID = re.compile(r"[A-Za-z0-9]{%d}" % c.ID_LENGTH)
@@ -33,7 +33,7 @@ def _arns(ivschat: Any, **filters: Any) -> list[str]:
 
 
 def test_create_room_applies_the_service_defaults(ivschat: Any) -> None:
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     room = ivschat.create_room()
     meta = room["ResponseMetadata"]
     assert meta["HTTPStatusCode"] == 200
@@ -47,7 +47,7 @@ def test_create_room_applies_the_service_defaults(ivschat: Any) -> None:
     assert "messageReviewHandler" not in room
     assert isinstance(room["createTime"], datetime) and room["createTime"].tzinfo is not None
     assert room["createTime"] == room["updateTime"]
-    assert before <= room["createTime"] <= datetime.now(timezone.utc)
+    assert before <= room["createTime"] <= datetime.now(UTC)
 
 
 #: Documented route and success status of each of the 17 operations.

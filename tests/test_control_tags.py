@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
 
 S3 = {"s3": {"bucketName": "chat-logs"}}
 

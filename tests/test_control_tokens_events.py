@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ivs_widgets import constants as c
+from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
 
 ID = re.compile(r"[A-Za-z0-9]{%d}" % c.ID_LENGTH)
@@ -22,9 +23,9 @@ MILLI = timedelta(milliseconds=1)
 
 def _issue(ivschat: Any, room_arn: str, **kwargs: Any) -> tuple[datetime, dict[str, Any], datetime]:
     """A CreateChatToken response with the wall-clock window it was issued in."""
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     token = ivschat.create_chat_token(roomIdentifier=room_arn, userId="viewer", **kwargs)
-    return before, token, datetime.now(timezone.utc)
+    return before, token, datetime.now(UTC)
 
 
 def test_chat_token_is_made_of_http_token_characters(ivschat: Any, room: dict[str, Any]) -> None:

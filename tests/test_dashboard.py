@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from html.parser import HTMLParser
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from ivs_widgets import workshop
-from ivs_widgets.chat import frames
 from ivs_widgets.chat.room import ChatError, ChatRoom, ConnectionState, DisconnectReason
+from ivs_widgets.protocol import frames
 from ivs_widgets.widgets.dashboard import PresenterDashboard
 from ivs_widgets.workshop import Presenter, WorkshopError
 

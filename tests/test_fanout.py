@@ -10,7 +10,8 @@ import asyncio
 import json
 import logging
 import socket
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from websockets.client import ClientProtocol
@@ -18,10 +19,10 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
+from wsutil import TIMEOUT, barrier, join, mint, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.fanout import SLOW_CONSUMER_BYTES, SLOW_CONSUMER_REASON, WRITES_PER_TURN, FanOut
-from wsutil import TIMEOUT, barrier, join, mint, next_of, say, send
+from ivs_widgets.sandbox.messaging.fanout import SLOW_CONSUMER_BYTES, SLOW_CONSUMER_REASON, WRITES_PER_TURN, FanOut
 
 T = TypeVar("T")
 

@@ -16,13 +16,15 @@ import queue
 import signal
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from botocore.config import Config
+from sandbox_process import IVS_SANDBOX, Running
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.frames import CloseCode
 from websockets.sync.client import connect
@@ -36,7 +38,6 @@ from ivs_widgets.chat import (
     DisconnectReason,
 )
 from ivs_widgets.widgets import ChatPanel
-from sandbox_process import IVS_SANDBOX, Running
 
 #: Longest wait for something that should happen; generous so a loaded machine stays green.
 TIMEOUT = 10.0

@@ -14,24 +14,25 @@ import http.client
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import fuzzutil
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 from botocore.model import OperationModel, Shape
 from botocore.parsers import RestJSONParser
+from fuzzutil import Junk, nested
 from hypothesis import given
 from hypothesis import strategies as st
 
-import fuzzutil
-from fuzzutil import Junk, nested
-from ivs_widgets.constants import MAX_REQUEST_BODY_BYTES
+from ivs_widgets.protocol.facts import MAX_REQUEST_BODY_BYTES
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.control.validation import operation, service_model
+from ivs_widgets.sandbox.core.validation import operation, service_model
 
 #: Requests in the default run (times $IVS_FUZZ_SCALE): unsigned to a sandbox that does not ask for
 #: signatures (the inputs are the point), and a share signed, tampered or unsigned (auth is).

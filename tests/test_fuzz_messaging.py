@@ -24,20 +24,20 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import fuzzutil
 import pytest
+from fuzzutil import Junk, has_lone_surrogate, nested
 from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
-
-import fuzzutil
-from fuzzutil import Junk, has_lone_surrogate, nested
-from ivs_widgets.chat import frames
-from ivs_widgets.constants import MAX_ATTRIBUTES_BYTES
-from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.control.validation import service_model
-from ivs_widgets.sandbox.messaging import MAX_FRAME_BYTES
 from wsutil import TIMEOUT, join
+
+from ivs_widgets.protocol import frames
+from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
+from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.sandbox.core.validation import service_model
+from ivs_widgets.sandbox.messaging.models import MAX_FRAME_BYTES
 
 #: Frames in the default run (times $IVS_FUZZ_SCALE), over this many rooms in parallel.
 FRAMES = 10_000 * fuzzutil.scale()
@@ -356,7 +356,7 @@ class Lane:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def open(cls, sandbox: Sandbox, ivschat: Any) -> "Lane":
+    async def open(cls, sandbox: Sandbox, ivschat: Any) -> Lane:
         room = await asyncio.to_thread(ivschat.create_room, maximumMessageLength=LIMIT,
                                        maximumMessageRatePerSecond=RATE)
         return cls(room["arn"], await join(sandbox, room["arn"], FUZZER, CAPABILITIES),
@@ -461,7 +461,7 @@ class Lanes:
                 for index, lane in enumerate(self.lanes):
                     group.create_task(lane.play(batch[index::LANES]))
         except ExceptionGroup as failed:  # report the first lane's failure as itself
-            raise failed.exceptions[0]
+            raise failed.exceptions[0] from None
 
     async def finish(self) -> None:
         async with asyncio.TaskGroup() as group:

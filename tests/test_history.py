@@ -20,7 +20,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from ivs_widgets.chat import history
-from ivs_widgets.chat.frames import ChatEvent, ChatMessage, DeleteMessageEvent, DisconnectUserEvent, Sender
+from ivs_widgets.protocol import chat_logs
+from ivs_widgets.protocol.frames import ChatEvent, ChatMessage, DeleteMessageEvent, DisconnectUserEvent, Sender
 
 ROOM_ARN = "arn:aws:ivschat:eu-west-1:111122223333:room/AbCdEfGhIjKl"
 
@@ -36,7 +37,7 @@ def delete(message_id: str, send_time: str) -> DeleteMessageEvent:
 
 
 def lines(*items: ChatMessage | ChatEvent) -> bytes:
-    return "\n".join(history.encode_record(item) for item in items).encode()
+    return "\n".join(chat_logs.encode_record(item) for item in items).encode()
 
 
 def client(service: str) -> object:
@@ -51,39 +52,39 @@ def client(service: str) -> object:
     ("2024-05-06T07:08:39Z", "2024-05-06T07:08:39.000Z"),
 ])
 def test_event_timestamp_is_send_time_truncated_to_milliseconds(send_time: str, timestamp: str) -> None:
-    assert history.event_timestamp(send_time) == timestamp
+    assert chat_logs.event_timestamp(send_time) == timestamp
 
 
 def test_record_has_the_service_key_order_version_and_the_frame_as_sent() -> None:
     frame = message(1, "2024-05-06T07:08:39.896519733Z", "é \u2028 🎉")
-    line = history.encode_record(frame)
+    line = chat_logs.encode_record(frame)
     data = json.loads(line)
     assert list(data) == ["event_timestamp", "type", "payload", "version"]
     assert data["version"] == "1.0" and data["type"] == "MESSAGE"
     assert data["payload"] == {"Type": "MESSAGE", "Id": "message00001", "RequestId": "", "Attributes": {"n": "1"},
                                "Content": "é \u2028 🎉", "SendTime": "2024-05-06T07:08:39.896519733Z",
                                "Sender": {"UserId": "alice", "Attributes": {"displayName": "Alice"}}}
-    assert history.decode_record(line).frame == frame
+    assert chat_logs.decode_record(line).frame == frame
 
 
 def test_records_split_on_newlines_only_gzip_or_plain() -> None:
     frames_in = [message(1, "2024-01-01T00:00:01Z", "a\u2028b\u2029c"), message(2, "2024-01-01T00:00:02Z")]
     for data in (lines(*frames_in), gzip.compress(lines(*frames_in))):
-        assert [r.frame for r in history.parse_records(data)] == frames_in
+        assert [r.frame for r in chat_logs.parse_records(data)] == frames_in
 
 
 def test_a_line_still_being_appended_waits_for_the_next_read() -> None:
     whole = lines(message(1, "2024-01-01T00:00:01Z")) + b"\n"
     partial = whole + lines(message(2, "2024-01-01T00:00:02Z"))[:40]
-    assert [r.frame.id for r in history.parse_records(partial, appended=True)] == ["message00001"]
+    assert [r.frame.id for r in chat_logs.parse_records(partial, appended=True)] == ["message00001"]
 
 
 def test_a_broken_record_or_object_names_where_it_is() -> None:
     data = lines(message(1, "2024-01-01T00:00:01Z")) + b'\n{"event_timestamp": "x"}'
     with pytest.raises(history.ChatLogError, match=r"room\.log, line 2: record lacks"):
-        history.parse_records(data, "room.log")
+        chat_logs.parse_records(data, "room.log")
     with pytest.raises(history.ChatLogError, match=r"cut\.log\.gz: not a whole gzip"):
-        history.parse_records(gzip.compress(data)[:-8], "cut.log.gz")
+        chat_logs.parse_records(gzip.compress(data)[:-8], "cut.log.gz")
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def test_last_messages_leave_out_what_a_later_delete_removed() -> None:
     kick = DisconnectUserEvent(id="kick00000001", event_name="aws:DISCONNECT_USER", send_time="2024-01-01T00:00:05Z",
                                attributes={"UserId": "mallory", "Reason": ""})
     early_delete = delete(third.id, "2024-01-01T00:00:00Z")  # before the message: removes nothing
-    logged = history.ChatHistory(history.decode_record(history.encode_record(f)) for f in
+    logged = history.ChatHistory(chat_logs.decode_record(chat_logs.encode_record(f)) for f in
                                  (first, second, delete(second.id, "2024-01-01T00:00:04Z"), third, kick, early_delete))
     assert logged.last_messages(10) == [first, third]
     assert logged.last_messages(1) == [third]
@@ -113,7 +114,7 @@ def test_dataframe_has_a_row_per_frame_with_nanosecond_times() -> None:
     first = message(1, "2024-01-01T00:00:01.123456789Z")
     poll = ChatEvent(id="poll00000001", event_name="app:poll", send_time="2024-01-01T00:00:02Z",
                      attributes={"q": "tea?"})
-    logged = history.ChatHistory(history.decode_record(history.encode_record(f))
+    logged = history.ChatHistory(chat_logs.decode_record(chat_logs.encode_record(f))
                                  for f in (first, poll, delete(first.id, "2024-01-01T00:00:03Z")))
     table = logged.to_dataframe()
     assert list(table.columns) == list(history.COLUMNS)
@@ -132,18 +133,18 @@ def test_history_module_works_without_pandas_or_boto3_loaded() -> None:
 
 # -- names -----------------------------------------------------------------------------------
 def test_names_follow_the_service_layout(tmp_path: Path) -> None:
-    assert history.s3_prefix(ROOM_ARN) == "AWSLogs/111122223333/IVSChatLogs/1.0/eu-west-1/room_AbCdEfGhIjKl/"
-    assert history.log_stream(ROOM_ARN) == "aws/IVSChatLogs/1.0/room_AbCdEfGhIjKl"
-    log_group = history.local_path(tmp_path, {"cloudWatchLogs": {"logGroupName": "/ivs/chat#1"}}, ROOM_ARN)
+    assert chat_logs.s3_prefix(ROOM_ARN) == "AWSLogs/111122223333/IVSChatLogs/1.0/eu-west-1/room_AbCdEfGhIjKl/"
+    assert chat_logs.log_stream(ROOM_ARN) == "aws/IVSChatLogs/1.0/room_AbCdEfGhIjKl"
+    log_group = chat_logs.local_path(tmp_path, {"cloudWatchLogs": {"logGroupName": "/ivs/chat#1"}}, ROOM_ARN)
     assert log_group == tmp_path / "cloudwatch" / "%2Fivs%2Fchat%231" / "aws/IVSChatLogs/1.0/room_AbCdEfGhIjKl.log"
-    stream = history.local_path(tmp_path, {"firehose": {"deliveryStreamName": ".."}})
+    stream = chat_logs.local_path(tmp_path, {"firehose": {"deliveryStreamName": ".."}})
     assert stream == tmp_path / "firehose" / "%2E%2E"  # a name never climbs out of its folder
 
 
 # -- AWS readers (Stubber) -------------------------------------------------------------------
 def test_read_s3_lists_the_room_prefix_and_reads_each_log_object() -> None:
     s3 = client("s3")
-    prefix = history.s3_prefix(ROOM_ARN)
+    prefix = chat_logs.s3_prefix(ROOM_ARN)
     objects = {f"{prefix}2024/01/01/00/b.log.gz": gzip.compress(lines(message(1, "2024-01-01T00:00:01Z"))),
                f"{prefix}2024/01/01/00/a.log.gz": gzip.compress(lines(message(2, "2024-01-01T00:00:02Z")))}
     keys = list(objects)
@@ -167,8 +168,8 @@ def test_read_s3_lists_the_room_prefix_and_reads_each_log_object() -> None:
 
 def test_read_cloudwatch_filters_the_room_stream_across_pages() -> None:
     logs = client("logs")
-    stream = history.log_stream(ROOM_ARN)
-    events = [{"logStreamName": stream, "timestamp": n, "message": history.encode_record(
+    stream = chat_logs.log_stream(ROOM_ARN)
+    events = [{"logStreamName": stream, "timestamp": n, "message": chat_logs.encode_record(
         message(n, f"2024-01-01T00:00:0{n}Z"))} for n in (1, 2, 3)]
     with Stubber(logs) as stub:
         stub.add_response("filter_log_events", {"events": events[:2], "nextToken": "more"},

@@ -7,7 +7,8 @@ browser side is in tests/browser/test_workshop_browser.py.
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import ipywidgets
 import pytest

@@ -15,15 +15,16 @@ import shutil
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
-from ivs_widgets.constants import DEFAULT_SESSION_DURATION_MINUTES
+from ivs_widgets.protocol.facts import DEFAULT_SESSION_DURATION_MINUTES
 from ivs_widgets.sandbox import Sandbox
 
 JS_DIR = Path(__file__).parent / "js"
@@ -123,7 +124,7 @@ class TokenService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 user = unquote(self.path.lstrip("/"))
                 if user not in service.grants:
                     self.send_error(404, f"no grant for user {user!r}")

@@ -6,13 +6,13 @@ import asyncio
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from wsutil import Frame, barrier, join, next_frame, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
-from wsutil import Frame, barrier, join, next_frame, next_of, say, send
 
 ID = re.compile(r"[A-Za-z0-9]{12}")
 SEND_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z")
@@ -22,7 +22,7 @@ def _epoch_ns(send_time: str) -> int:
     """Nanoseconds since the epoch of an RFC 3339 UTC SendTime, parsed without our own code."""
     match = SEND_TIME.fullmatch(send_time)
     assert match, f"SendTime {send_time!r} is not RFC 3339 UTC with up to nine fractional digits"
-    whole = datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    whole = datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return int(whole.timestamp()) * 1_000_000_000 + int((match[2] or "").ljust(9, "0"))
 
 

@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 import pytest
-
-from ivs_widgets.sandbox import Sandbox, tokens
 from wsutil import ALL_CAPABILITIES, barrier, join, mint, next_of, open_socket, refused_status, say
+
+from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.sandbox.core import tokens
 
 
 async def test_token_is_echoed_as_the_selected_subprotocol(sandbox: Sandbox, ivschat: Any,

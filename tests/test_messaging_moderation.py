@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from wsutil import barrier, closed_with, join, next_frame, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
-from wsutil import barrier, closed_with, join, next_frame, next_of, say, send
 
 MODERATOR = ("SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER")
 

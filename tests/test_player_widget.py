@@ -7,7 +7,8 @@ The comm is replaced the way ipywidgets' own tests do it (their ``setup_test_com
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import comm
 import IPython.lib.pretty

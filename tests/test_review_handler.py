@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from wsutil import barrier, join, next_frame, next_of, say
 
 from ivs_widgets.sandbox import Sandbox
-from wsutil import barrier, join, next_frame, next_of, say
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
 LIMIT = 20

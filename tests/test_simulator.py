@@ -5,7 +5,8 @@ always ends, by itself or when stopped."""
 from __future__ import annotations
 
 import queue
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

@@ -9,13 +9,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.stream import PLAYLIST, HlsTestStream, StreamError
+from ivs_widgets.sandbox.stream.models import PLAYLIST, HlsTestStream, StreamError
 
 TS_SYNC_BYTE = 0x47
 
@@ -133,7 +133,7 @@ def test_a_failing_ffmpeg_is_reported_with_its_log_and_cleaned_up() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 def test_ffmpeg_does_not_outlive_a_killed_kernel(tmp_path: Path) -> None:
     """A kernel killed outright (restart, nbval) never calls stop(); its encoder must still go."""
-    script = ("from ivs_widgets.sandbox.stream import HlsTestStream\n"
+    script = ("from ivs_widgets.sandbox.stream.models import HlsTestStream\n"
               "import sys\n"
               "s = HlsTestStream(); s.start()\n"
               "print(s.process.pid, s.folder, flush=True)\n"

@@ -12,20 +12,22 @@ import base64
 import json
 import logging
 import string
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
+from wsutil import ALL_CAPABILITIES, barrier, closed_with, join, mint, next_of, open_socket, refused_status, say, send
 
 from ivs_widgets.backend import connect as connect_backend
 from ivs_widgets.chat.background import BackgroundChatRoom
 from ivs_widgets.chat.room import ChatRoom, ChatToken
-from ivs_widgets.sandbox import Sandbox, tokens
-from wsutil import ALL_CAPABILITIES, barrier, closed_with, join, mint, next_of, open_socket, refused_status, say, send
+from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.sandbox.core import tokens
 
 #: RFC 7230 token characters: everything a WebSocket subprotocol (so a chat token) may contain.
 TCHARS = "!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters

@@ -12,25 +12,26 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import botocore.session
+import fuzzutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sandbox_process import IVS_SANDBOX, START_TIMEOUT
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from ivs_widgets import constants as c
 from ivs_widgets import workshop
 from ivs_widgets.chat import ChatError, ChatRoom, ConnectionState, DisconnectReason
+from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.activity import RATE_WINDOW_SECONDS
-from ivs_widgets.sandbox.workshop import MAX_DISPLAY_NAME
-import fuzzutil
-from sandbox_process import IVS_SANDBOX, START_TIMEOUT
+from ivs_widgets.sandbox.messaging.activity import RATE_WINDOW_SECONDS
+from ivs_widgets.sandbox.workshop.models import MAX_DISPLAY_NAME
 
 TIMEOUT = 10.0
 SESSION_MINUTES = botocore.session.get_session().get_service_model("ivschat").shape_for(
@@ -170,7 +171,7 @@ def test_the_session_length_of_an_invite_bounds_its_tokens(presenter: Any, finge
     assert invite["sessionDurationInMinutes"] == SESSION_MINUTES["max"]
     token = workshop.join(presenter.url, invite["code"], "Ada", fingerprint=fingerprint).token_provider()()
     assert token.session_expiration_time is not None
-    left = token.session_expiration_time - datetime.now(timezone.utc)
+    left = token.session_expiration_time - datetime.now(UTC)
     assert timedelta(minutes=SESSION_MINUTES["max"] - 1) < left <= timedelta(minutes=SESSION_MINUTES["max"])
 
 

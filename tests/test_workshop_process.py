@@ -15,8 +15,9 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.session
@@ -25,8 +26,8 @@ from boto3.session import Session
 from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from sandbox_process import IVS_SANDBOX, STOP_TIMEOUT, Running, shell_environment
 
-from ivs_widgets import constants as c
 from ivs_widgets import workshop
 from ivs_widgets.chat import (
     ChatError,
@@ -39,8 +40,7 @@ from ivs_widgets.chat import (
     DisconnectReason,
     DisconnectUserEvent,
 )
-from ivs_widgets.sandbox import tls
-from sandbox_process import IVS_SANDBOX, STOP_TIMEOUT, Running, shell_environment
+from ivs_widgets.protocol import facts as c
 
 #: Longest wait for something that should happen; generous so a loaded machine stays green.
 TIMEOUT = 15.0
@@ -323,7 +323,7 @@ def unsigned(url: str, method: str, path: str, ca_file: str) -> tuple[int, str]:
     request = urllib.request.Request(f"{url}/workshop/{path}", method=method,
                                      data=b"{}" if method == "POST" else None,
                                      headers={"Content-Type": "application/json"})
-    context = tls.client_context(Path(ca_file).read_bytes())
+    context = workshop.client_context(Path(ca_file).read_bytes())
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
             return response.status, ""
@@ -351,8 +351,8 @@ def test_the_presenters_workshop_routes_refuse_anyone_else(launch: Any) -> None:
                                                         ca_file=env["AWS_CA_BUNDLE"]),
     }
     for expected, impostor in impostors.items():
-        for action in (lambda: impostor.open_room(room_arn, ALL_CAPABILITIES), impostor.invites,
-                       lambda: impostor.close_room(code), impostor.activity, impostor.reset):
+        for action in (lambda: impostor.open_room(room_arn, ALL_CAPABILITIES), impostor.invites,  # noqa: B023
+                       lambda: impostor.close_room(code), impostor.activity, impostor.reset):  # noqa: B023
             with pytest.raises(workshop.WorkshopError) as refused:
                 action()
             assert (refused.value.status, refused.value.code) == (403, expected)

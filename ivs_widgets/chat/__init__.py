@@ -1,32 +1,32 @@
 """The client side of Amazon IVS Chat's messaging protocol, usable with or without Jupyter.
 
-Names are imported on first use (PEP 562): the sandbox needs only ``chat.frames``, and should not
-pay for the client's imports when it starts.
+:class:`ChatRoom` is one connection with the official JS SDK's behaviour (token provider, states,
+reconnect, rotation, request/echo matching); :class:`BackgroundChatRoom` runs one on its own thread
+for notebook cells. Frames are :mod:`ivs_widgets.protocol.frames`, shared with the sandbox.
 """
 
-from __future__ import annotations
+from ivs_widgets.chat.background import BackgroundChatRoom
+from ivs_widgets.chat.room import (
+                                   NOT_CONNECTED_CODE,
+                                   TIMEOUT_CODE,
+                                   ChatConnectionError,
+                                   ChatError,
+                                   ChatRoom,
+                                   ChatToken,
+                                   ConnectionState,
+                                   DisconnectReason,
+                                   TokenProvider,
+)
+from ivs_widgets.protocol.frames import (
+                                   ChatErrorFrame,
+                                   ChatEvent,
+                                   ChatMessage,
+                                   DeleteMessageEvent,
+                                   DisconnectUserEvent,
+                                   Frame,
+                                   Sender,
+)
 
-import importlib
-from typing import Any
-
-_HOMES = {
-    "BackgroundChatRoom": "background",
-    **{name: "frames" for name in ("ChatErrorFrame", "ChatEvent", "ChatMessage", "DeleteMessageEvent",
-                                   "DisconnectUserEvent", "Frame", "Sender")},
-    **{name: "room" for name in ("NOT_CONNECTED_CODE", "TIMEOUT_CODE", "ChatConnectionError", "ChatError",
-                                 "ChatRoom", "ChatToken", "ConnectionState", "DisconnectReason", "TokenProvider")},
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__all__ = ["NOT_CONNECTED_CODE", "TIMEOUT_CODE", "BackgroundChatRoom", "ChatConnectionError", "ChatError",
+           "ChatErrorFrame", "ChatEvent", "ChatMessage", "ChatRoom", "ChatToken", "ConnectionState",
+           "DeleteMessageEvent", "DisconnectReason", "DisconnectUserEvent", "Frame", "Sender", "TokenProvider"]

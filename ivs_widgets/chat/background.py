@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-import threading
-from typing import Any, Callable, Coroutine, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
-from ivs_widgets.chat import frames
 from ivs_widgets.chat.room import ChatRoom, ConnectionState, DisconnectReason, TokenProvider
+from ivs_widgets.loop_thread import LoopThread
+from ivs_widgets.protocol import frames
 
 T = TypeVar("T")
 
@@ -33,9 +34,9 @@ class BackgroundChatRoom:
         #: The underlying room; use its coroutines only on its own loop (``self.loop``), e.g. in callbacks.
         self.room = ChatRoom(url, token_provider, max_reconnect_attempts=max_reconnect_attempts,
                              request_timeout=request_timeout, ssl=ssl)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="ivs-chat-room", daemon=True)
-        self._thread.start()
+        self._thread = LoopThread("ivs-chat-room").start()
+        assert self._thread.loop is not None
+        self.loop: asyncio.AbstractEventLoop = self._thread.loop
 
     @property
     def state(self) -> ConnectionState:
@@ -70,18 +71,14 @@ class BackgroundChatRoom:
 
     def close(self, timeout: float | None = None) -> None:
         """Disconnect and stop the background thread; safe to call twice."""
-        if self.loop.is_closed():
+        if not self._thread.running:
             return
         try:
-            if self._thread.is_alive():
-                self.disconnect(timeout)
+            self.disconnect(timeout)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(self.timeout if timeout is None else timeout)
-            if not self._thread.is_alive():
-                self.loop.close()
+            self._thread.stop(self.timeout if timeout is None else timeout)
 
-    def __enter__(self) -> "BackgroundChatRoom":
+    def __enter__(self) -> BackgroundChatRoom:
         self.connect()
         return self
 
@@ -93,16 +90,11 @@ class BackgroundChatRoom:
 
     def _wait(self, coroutine: Coroutine[Any, Any, T], timeout: float | None) -> T:
         """Run ``coroutine`` on the background loop and block until it finishes or times out."""
-        if threading.current_thread() is self._thread:
+        if self._thread.in_thread():
             coroutine.close()
             raise RuntimeError("a blocking BackgroundChatRoom call from its own thread (a callback) would "
                                "deadlock; schedule the room's coroutine on self.loop instead")
-        if self.loop.is_closed():
+        if not self._thread.running:
             coroutine.close()
             raise RuntimeError("this BackgroundChatRoom is closed")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result(self.timeout if timeout is None else timeout)
-        except TimeoutError:
-            future.cancel()
-            raise
+        return self._thread.run(coroutine, self.timeout if timeout is None else timeout)

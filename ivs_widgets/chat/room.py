@@ -21,19 +21,22 @@ import ssl as ssl_module
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from functools import partial
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Awaitable, Callable, Coroutine, Mapping, TypeVar, Union
+from functools import partial
+from typing import Any, TypeVar
 
-from websockets.asyncio.client import ClientConnection, connect as open_websocket
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as open_websocket
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from ivs_widgets.chat import frames
+from ivs_widgets.protocol import frames
+from ivs_widgets.protocol.errors import IvsWidgetsError
 
 log = logging.getLogger("ivs_widgets.chat")
 Answer = TypeVar("Answer", bound=frames.Frame)
@@ -68,7 +71,7 @@ class ChatToken:
     session_expiration_time: datetime | None = None
 
     @classmethod
-    def from_response(cls, response: Mapping[str, Any]) -> "ChatToken":
+    def from_response(cls, response: Mapping[str, Any]) -> ChatToken:
         """From a boto3 ``create_chat_token`` response (datetimes) or its JSON (ISO-8601 strings)."""
         return cls(response["token"], _as_datetime(response.get("tokenExpirationTime")),
                    _as_datetime(response.get("sessionExpirationTime")))
@@ -76,7 +79,7 @@ class ChatToken:
 
 #: Called with no arguments whenever a connection needs a token; sync or async. It may also return
 #: the ``create_chat_token`` response itself or a bare token string.
-TokenProvider = Callable[[], Union[ChatToken, Awaitable[ChatToken]]]
+TokenProvider = Callable[[], ChatToken | Awaitable[ChatToken]]
 
 
 class ConnectionState(str, Enum):
@@ -92,23 +95,30 @@ class DisconnectReason(str, Enum):
     FETCH_TOKEN_ERROR = "fetchTokenError"
 
 
-class ChatError(Exception):
+class ChatError(IvsWidgetsError):
     """A request failed: the service's ERROR frame (its code), or ``TIMEOUT_CODE`` when no answer came
     in time, or ``NOT_CONNECTED_CODE`` when there was no open connection to send it on or it closed."""
 
+    code: int
+
     def __init__(self, code: int, message: str, request_id: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
         self.request_id = request_id
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
-class ChatConnectionError(ConnectionError):
-    """:meth:`ChatRoom.connect` gave up; ``reason`` is the room's disconnect reason."""
+
+class ChatConnectionError(IvsWidgetsError, ConnectionError):
+    """:meth:`ChatRoom.connect` gave up; ``reason`` is the room's :class:`DisconnectReason`."""
+
+    reason: DisconnectReason
 
     def __init__(self, reason: DisconnectReason, message: str) -> None:
-        super().__init__(f"{reason.value}: {message}")
-        self.reason = reason
+        super().__init__(message, code=reason.value, reason=reason)
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.message}"
 
 
 @dataclass(eq=False)
@@ -142,7 +152,7 @@ class _FrameStream:
     def end(self) -> None:
         self._queue.put_nowait(self._END)
 
-    def __aiter__(self) -> "_FrameStream":
+    def __aiter__(self) -> _FrameStream:
         return self
 
     async def __anext__(self) -> frames.Frame:
@@ -254,7 +264,7 @@ class ChatRoom:
         self._streams.add(stream)
         return stream
 
-    async def __aenter__(self) -> "ChatRoom":
+    async def __aenter__(self) -> ChatRoom:
         await self.connect()
         return self
 
@@ -511,7 +521,7 @@ def _abandon(ready: asyncio.Future[None], supervisor: asyncio.Task[None]) -> Non
 
 def rotation_delay(token_expiration_time: datetime, now: datetime | None = None) -> float:
     """Seconds until the next connection should open: 60 s before expiry, 30 s for short tokens, min 0."""
-    remaining = (token_expiration_time - (now or datetime.now(timezone.utc))).total_seconds()
+    remaining = (token_expiration_time - (now or datetime.now(UTC))).total_seconds()
     if remaining > ROTATE_BEFORE_SECONDS:
         return remaining - ROTATE_BEFORE_SECONDS
     return max(remaining - ROTATE_SHORT_TOKEN_BEFORE_SECONDS, 0.0)
@@ -535,7 +545,7 @@ def _kind(frame: frames.Frame) -> str:
 
 
 def _is_async(provider: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(provider) or inspect.iscoroutinefunction(provider.__call__)
+    return inspect.iscoroutinefunction(provider) or inspect.iscoroutinefunction(type(provider).__call__)
 
 
 def _as_token(value: Any) -> ChatToken:
@@ -552,4 +562,4 @@ def _as_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

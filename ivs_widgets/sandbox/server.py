@@ -1,7 +1,9 @@
-"""Run the sandbox: the control plane (HTTP) and the messaging endpoint (WebSocket) on one loop.
+"""The sandbox wired together: each service built, given what it needs, and served on one loop.
 
-``Sandbox`` runs that loop on a daemon thread so a notebook kernel or a test keeps its own loop
-free; ``ivs-sandbox`` runs the same ``serve`` coroutine in the foreground.
+Services (``ivschat``, ``messaging``, ``logs``, ``workshop``, ``stream``) know nothing of this module;
+they reach each other through small interfaces passed in here. ``Sandbox`` runs the loop on a
+:class:`~ivs_widgets.loop_thread.LoopThread` so a notebook kernel or a test keeps its own loop free;
+``ivs-sandbox`` runs the same ``serve`` coroutine in the foreground.
 """
 
 from __future__ import annotations
@@ -11,27 +13,30 @@ import concurrent.futures
 import logging
 import secrets
 import shutil
-import string
 import ssl
+import string
 import tempfile
-import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import tornado.httpserver
 import tornado.netutil
 
-from ivs_widgets.sandbox import tls
-from ivs_widgets.sandbox.chat_logs import ChatLogs
-from ivs_widgets.sandbox.config import SandboxConfig, host_for_url
-from ivs_widgets.sandbox.control import workshop_http
-from ivs_widgets.sandbox.control.http import application
-from ivs_widgets.sandbox.control.operations import ControlPlane
-from ivs_widgets.sandbox.messaging import MessagingServer, ReviewHandler
-from ivs_widgets.sandbox.state import ROOM, State
-from ivs_widgets.sandbox.stream import HlsTestStream
-from ivs_widgets.sandbox.workshop import Workshop
+from ivs_widgets.loop_thread import LoopThread
+from ivs_widgets.sandbox.core import tls
+from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
+from ivs_widgets.sandbox.core.state import State
+from ivs_widgets.sandbox.ivschat.models import ControlPlane
+from ivs_widgets.sandbox.ivschat.responses import application
+from ivs_widgets.sandbox.logs.models import ChatLogs
+from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
+from ivs_widgets.sandbox.messaging.models import MessagingService
+from ivs_widgets.sandbox.messaging.review import ReviewHandler
+from ivs_widgets.sandbox.stream.models import HlsTestStream
+from ivs_widgets.sandbox.workshop import routes as workshop_routes
+from ivs_widgets.sandbox.workshop.models import Workshop
 
 log = logging.getLogger("ivs_widgets.sandbox")
 T = TypeVar("T")
@@ -54,15 +59,16 @@ class Sandbox:
             ca = self.state.remember("workshop_ca", tls.new_ca_pem)
             self.certificate = tls.issue(ca, tls.machine_hosts(self.config.host))
         if self.config.workshop:
-            self.config = replace(self.config, **self._presenter_credentials())
+            key_id, secret = self._presenter_credentials()
+            self.config = replace(self.config, access_key_id=key_id, secret_access_key=secret)
         self.ssl_context = ssl_context or (self.certificate.server_context() if self.certificate else None)
-        self.messaging = MessagingServer(self.state, self.config)
+        self.messaging = MessagingService(self.state, self.config)
         self.control = ControlPlane(self.state, self.config, live=self.messaging)
-        self.workshop = Workshop(self.control)
+        self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
         self.port = 0
         self.messaging_port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("ivs-sandbox")
+        self._serving: concurrent.futures.Future[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
         self._stream: HlsTestStream | None = None
@@ -107,12 +113,12 @@ class Sandbox:
             variables["AWS_CA_BUNDLE"] = str(self.ca_file)
         return variables
 
-    def _presenter_credentials(self) -> dict[str, str]:
+    def _presenter_credentials(self) -> tuple[str, str]:
         """Workshop credentials: random, kept with the state, known only to whoever started the sandbox."""
         key_id = self.state.remember("presenter_access_key_id", lambda: ("AKIA" + "".join(
             secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))).encode())
         secret = self.state.remember("presenter_secret_access_key", lambda: secrets.token_urlsafe(30).encode())
-        return {"access_key_id": key_id.decode(), "secret_access_key": secret.decode()}
+        return key_id.decode(), secret.decode()
 
     def client(self, **kwargs: Any) -> Any:
         """A boto3 ``ivschat`` client already pointed at and signed for this sandbox."""
@@ -142,32 +148,6 @@ class Sandbox:
         """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
         self.messaging.register_lambda(arn, handler)
 
-    # -- workshop (these run on the sandbox's loop: the workshop routes call them) ----------------
-    def close_invite(self, code: str) -> dict[str, Any]:
-        """Stop minting tokens for a room code and disconnect everyone in its room."""
-        invite = self.workshop.close(code)
-        self.messaging.close_room(invite["roomArn"], "the presenter closed the room")
-        return invite
-
-    def reset(self) -> None:
-        """Back to an empty sandbox between workshop runs: everyone disconnected, every room, invite
-        and logging configuration gone. Credentials, the CA and review handlers stay."""
-        self.messaging.close_all("the sandbox was reset")
-        self.state.reset()
-        self.messaging.activity.forget()
-
-    def activity(self) -> dict[str, Any]:
-        """Rooms with their connected users, message rates and error counts; the latest errors; invites."""
-        rooms = []
-        for room in self.state.all(ROOM):
-            users = self.messaging.users(room["arn"])
-            rooms.append({"roomArn": room["arn"], "name": room.get("name", ""), "users": users,
-                          "connections": sum(user["connections"] for user in users),
-                          "maximumMessageRatePerSecond": room["maximumMessageRatePerSecond"],
-                          **self.messaging.activity.room(room["arn"])})
-        return {"rooms": rooms, "recentErrors": self.messaging.activity.recent_errors(),
-                "invites": self.workshop.invites()}
-
     # -- running -----------------------------------------------------------------------------
     async def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Serve both endpoints until ``stop()``; ``ready`` is called once both accept connections."""
@@ -180,21 +160,24 @@ class Sandbox:
             self._close_chat_logs()
 
     async def _serve_endpoints(self, ready: Callable[[], None] | None) -> None:
-        self._http = tornado.httpserver.HTTPServer(application(self.control, workshop_http.routes(self)),
+        assert self._stopping is not None
+        workshop = workshop_routes.route(self.workshop, lambda: self.certificate.trust_pem if self.certificate else None,
+                                         self.messaging_endpoint_for)
+        self._http = tornado.httpserver.HTTPServer(application(self.control, workshop),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
         self._http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
-        self.messaging_port = await self.messaging.start(self.config.host, self.config.messaging_port,
-                                                         self.ssl_context)
+        endpoint = MessagingEndpoint(self.messaging)
+        self.messaging_port = await endpoint.start(self.config.host, self.config.messaging_port, self.ssl_context)
         if ready is not None:
             ready()
         try:
             await self._stopping.wait()
         finally:
             self._http.stop()
-            await self.messaging.stop()
+            await endpoint.stop()
             await self._http.close_all_connections()
             self.state.close()
 
@@ -220,29 +203,18 @@ class Sandbox:
         if self.config.data_dir is None and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         """Start serving on a background thread; returns once both endpoints accept connections."""
-        if self._thread is not None:
+        if self._serving is not None:
             return self
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(self.serve(ready=started.set))
-            except BaseException as exc:  # report start-up failures to the caller
-                failure.append(exc)
-                started.set()
-            finally:
-                self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="ivs-sandbox", daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            self._thread = None
-            raise failure[0]
+        ready = concurrent.futures.Future[None]()
+        serving = self._thread.start().submit(self.serve(ready=lambda: ready.set_result(None)), detached=True)
+        concurrent.futures.wait([ready, serving], return_when=concurrent.futures.FIRST_COMPLETED)
+        if not ready.done():  # serve() ended before it was ready: report why to the caller
+            self._thread.stop()
+            serving.result()
+            raise RuntimeError("the sandbox stopped while starting")
+        self._serving = serving
         return self
 
     def stop(self) -> None:
@@ -250,31 +222,35 @@ class Sandbox:
         if self._stream is not None:
             self._stream.stop()
             self._stream = None
-        if self._thread is None or self._loop is None:
+        serving, self._serving = self._serving, None
+        if serving is None:
             return
         if self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout=10)
-        self._thread = None
+            self._thread.call_soon(self._stopping.set)
+        try:
+            serving.result(timeout=10)
+        finally:
+            self._thread.stop()
 
-    def run(self, coro: Awaitable[T], timeout: float = 30) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run a coroutine on the sandbox's loop from another thread and wait for its result."""
-        assert self._loop is not None, "sandbox is not running"
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
-        return future.result(timeout)
+        if self._serving is None:
+            coro.close()
+            raise RuntimeError("sandbox is not running")
+        return self._thread.run(coro, timeout)
 
     def request_stop(self) -> None:
         """Ask a foreground ``serve()`` to finish (signal handlers call this)."""
         if self._stopping is not None:
             self._stopping.set()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
-        running = "running" if self._thread is not None else "stopped"
+        running = "running" if self._serving is not None else "stopped"
         return f"<Sandbox {running} control={self.control_endpoint} messaging={self.messaging_endpoint}>"
 

@@ -16,14 +16,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timezone
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Iterable
+from typing import Any
 
 import anywidget
 import traitlets
 
-from ivs_widgets.chat import frames
 from ivs_widgets.chat.background import BackgroundChatRoom
 from ivs_widgets.chat.room import (
     NOT_CONNECTED_CODE,
@@ -34,7 +34,8 @@ from ivs_widgets.chat.room import (
     DisconnectReason,
     TokenProvider,
 )
-from ivs_widgets.constants import DEFAULT_MAXIMUM_MESSAGE_LENGTH
+from ivs_widgets.protocol import frames, rules
+from ivs_widgets.protocol.facts import DEFAULT_MAXIMUM_MESSAGE_LENGTH
 
 log = logging.getLogger("ivs_widgets.widgets.chat")
 
@@ -80,7 +81,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     title = traitlets.Unicode("IVS Chat").tag(sync=True)
     #: The newest ``history_limit`` messages and events, oldest first, as the view renders them.
-    history = traitlets.List(read_only=True).tag(sync=True)
+    history: traitlets.List[dict[str, Any]] = traitlets.List(read_only=True).tag(sync=True)
     connection_state = traitlets.Unicode(ConnectionState.DISCONNECTED.value, read_only=True).tag(sync=True)
     #: The connection in words, e.g. "session expired — reconnecting".
     status = traitlets.Unicode("", read_only=True).tag(sync=True)
@@ -326,9 +327,9 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _words(self, error: ChatError, content: str | None) -> str:
         if error.code == 400:
-            # The service answers 400 to any malformed request; for a message the user typed that
-            # means it was longer than the room allows.
-            if content is not None and (len(content) > self.max_length or _mentions_length(error.message)):
+            # The service answers 400 to any malformed request; the room's own rule tells whether a
+            # message the user typed was simply longer than the room allows.
+            if content and rules.content_problem(content, self.max_length):
                 return "too long"
             return f"invalid request ({error.message})"
         return ERROR_WORDS.get(error.code, error.message)
@@ -410,9 +411,4 @@ def _display_name(message: frames.ChatMessage) -> str:
 
 def _now() -> str:
     """ERROR frames carry no time; their notice rows get the time they arrived."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _mentions_length(message: str) -> bool:
-    text = message.lower()
-    return any(word in text for word in ("too long", "length", "characters"))
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -16,9 +16,10 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from html import escape
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import ipywidgets
 from botocore.exceptions import ClientError
@@ -320,15 +321,12 @@ def parse_attributes(text: str) -> dict[str, str]:
 
 
 def invites_html(invites: list[dict[str, Any]]) -> str:
-    if not invites:
-        return _line("muted", "Not open to attendees: presenter.open_room(room_arn) gives a room code.")
-    rows = "".join(
-        f"<tr><td class='ivs-dash-code'>{escape(invite['code'])}</td>"
-        f"<td class='ivs-dash-{'open' if invite['open'] else 'closed'}'>{'open' if invite['open'] else 'closed'}</td>"
-        f"<td>{escape(', '.join(invite['capabilities']))}</td>"
-        f"<td>{int(invite['tokensMinted'])} / {int(invite['maxTokens'])} tokens</td></tr>" for invite in invites)
-    return (f"<table class='ivs-dash-table'><thead><tr><th>Room code</th><th>Invite</th><th>Capabilities</th>"
-            f"<th>Tokens minted</th></tr></thead><tbody>{rows}</tbody></table>")
+    rows = [f"<tr><td class='ivs-dash-code'>{escape(invite['code'])}</td>"
+            f"<td class='ivs-dash-{'open' if invite['open'] else 'closed'}'>{'open' if invite['open'] else 'closed'}</td>"
+            f"<td>{escape(', '.join(invite['capabilities']))}</td>"
+            f"<td>{int(invite['tokensMinted'])} / {int(invite['maxTokens'])} tokens</td></tr>" for invite in invites]
+    return _table(("Room code", "Invite", "Capabilities", "Tokens minted"), rows,
+                  "Not open to attendees: presenter.open_room(room_arn) gives a room code.")
 
 
 def totals_html(room: dict[str, Any]) -> str:
@@ -363,28 +361,30 @@ def rate_html(rate: list[int], limit: int) -> str:
 
 
 def users_table(users: list[dict[str, Any]]) -> str:
-    if not users:
-        return _line("muted", "Nobody is connected.")
-    rows = "".join(f"<tr><td class='ivs-dash-name'>{escape(user['displayName'] or '—')}</td>"
-                   f"<td class='ivs-dash-user-id'>{escape(user['userId'])}</td>"
-                   f"<td class='ivs-dash-number'>{int(user['connections'])}</td></tr>" for user in users)
-    return (f"<table class='ivs-dash-table'><thead><tr><th>Name</th><th>User id</th><th>Connections</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+    rows = [f"<tr><td class='ivs-dash-name'>{escape(user['displayName'] or '—')}</td>"
+            f"<td class='ivs-dash-user-id'>{escape(user['userId'])}</td>"
+            f"<td class='ivs-dash-number'>{int(user['connections'])}</td></tr>" for user in users]
+    return _table(("Name", "User id", "Connections"), rows, "Nobody is connected.")
 
 
 def errors_table(errors: list[dict[str, Any]]) -> str:
-    if not errors:
-        return _line("muted", "No denials or errors.")
-    rows = "".join(
-        f"<tr><td>{_clock(error['time'])}</td><td>{escape(KIND_WORDS.get(error['kind'], error['kind']))}</td>"
-        f"<td class='ivs-dash-number'>{int(error['code'])} {escape(ERROR_WORDS.get(error['code'], ''))}</td>"
-        f"<td class='ivs-dash-message'>{escape(error['message'])}</td>"
-        f"<td class='ivs-dash-user-id'>{escape(error['user_id'] or '—')}</td></tr>" for error in errors)
-    return (f"<table class='ivs-dash-table'><thead><tr><th>Time</th><th>Kind</th><th>Code</th><th>Message</th>"
-            f"<th>User</th></tr></thead><tbody>{rows}</tbody></table>")
+    rows = [f"<tr><td>{_clock(error['time'])}</td><td>{escape(KIND_WORDS.get(error['kind'], error['kind']))}</td>"
+            f"<td class='ivs-dash-number'>{int(error['code'])} {escape(ERROR_WORDS.get(error['code'], ''))}</td>"
+            f"<td class='ivs-dash-message'>{escape(error['message'])}</td>"
+            f"<td class='ivs-dash-user-id'>{escape(error['user_id'] or '—')}</td></tr>" for error in errors]
+    return _table(("Time", "Kind", "Code", "Message", "User"), rows, "No denials or errors.")
 
 
 # -- small helpers ---------------------------------------------------------------------------------
+def _table(headings: tuple[str, ...], rows: list[str], empty: str) -> str:
+    """A dashboard table around ``rows`` (already escaped ``<tr>`` markup), or ``empty`` in muted words
+    when there are none; headings are our own words."""
+    if not rows:
+        return _line("muted", empty)
+    head = "".join(f"<th>{heading}</th>" for heading in headings)
+    return f"<table class='ivs-dash-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def _html(css_class: str, text: str = "") -> ipywidgets.HTML:
     widget = ipywidgets.HTML(escape(text))
     widget.add_class(css_class)

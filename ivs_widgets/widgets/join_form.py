@@ -48,7 +48,7 @@ class JoinForm(ipywidgets.VBox):
         self.add_class("ivs-join-form")
 
     @classmethod
-    def from_environment(cls) -> "JoinForm":
+    def from_environment(cls) -> JoinForm:
         """A form prefilled from ``IVS_WORKSHOP_URL``, ``IVS_WORKSHOP_CODE`` and ``IVS_WORKSHOP_FINGERPRINT``."""
         env = os.environ
         return cls(env.get(URL_VARIABLE, ""), env.get(CODE_VARIABLE, ""), env.get(FINGERPRINT_VARIABLE, ""))
@@ -102,8 +102,7 @@ def explain(error: workshop.WorkshopError, url: str, code: str) -> str:
         return (f"The sandbox at {url} does not have the presenter's certificate fingerprint. "
                 "Check the URL and the fingerprint with the presenter.")
     if error.code == "ConnectionError":
-        reason = error.message.rsplit(": ", 1)[-1]  # e.g. "[Errno 111] Connection refused"
-        return (f"Cannot reach the workshop at {url} ({reason}). Check the URL, and that you are on the "
+        return (f"Cannot reach the workshop at {url} ({error.detail}). Check the URL, and that you are on the "
                 "presenter's network.")
     if error.code == "ResourceNotFoundException":
         return f"There is no room with the code {code}. Check the code with the presenter."

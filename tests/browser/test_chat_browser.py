@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import queue
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import nbformat
 import pytest
 from labdriver import free_port, server_process
 
-from ivs_widgets.chat import BackgroundChatRoom, ChatToken, frames
+from ivs_widgets.chat import BackgroundChatRoom, ChatToken
+from ivs_widgets.protocol import frames
 from ivs_widgets.sandbox import Sandbox
 
 TIMEOUT_S = 30

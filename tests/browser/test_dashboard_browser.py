@@ -12,15 +12,17 @@ same HTML sink does run markup that is not escaped.
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import nbformat
 import pytest
 
 from ivs_widgets import workshop
-from ivs_widgets.chat import BackgroundChatRoom, frames
+from ivs_widgets.chat import BackgroundChatRoom
 from ivs_widgets.chat.room import ChatError
+from ivs_widgets.protocol import frames
 from ivs_widgets.workshop import Attendee, Presenter
 
 TIMEOUT_S = 30

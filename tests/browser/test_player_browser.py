@@ -8,8 +8,9 @@ kernel: so the test sees both directions of the sync through the real page.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import nbformat

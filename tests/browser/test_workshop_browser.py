@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import queue
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from labdriver import free_port, server_process
 
 from ivs_widgets import workshop
-from ivs_widgets.chat import BackgroundChatRoom, frames
+from ivs_widgets.chat import BackgroundChatRoom
+from ivs_widgets.protocol import frames
 from ivs_widgets.widgets.join_form import CODE_VARIABLE, FINGERPRINT_VARIABLE, URL_VARIABLE
 
 TIMEOUT_S = 30

@@ -15,17 +15,19 @@ shows that the trap does fire for markup parsed into this page.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import nbformat
 import pytest
+from xss_payloads import payloads
 
 from ivs_widgets.chat import BackgroundChatRoom, ChatToken
-from ivs_widgets.constants import MAX_ATTRIBUTES_BYTES, attributes_bytes
+from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
+from ivs_widgets.protocol.rules import attributes_bytes
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.control.validation import service_model
-from xss_payloads import payloads
+from ivs_widgets.sandbox.core.validation import service_model
 
 TIMEOUT_MS = 30_000
 NOTEBOOK = "xss_corpus.ipynb"

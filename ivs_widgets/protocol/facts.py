@@ -1,0 +1,47 @@
+"""Facts about Amazon IVS Chat that the model in botocore cannot express, one constant each.
+
+One place for every number the sandbox, the client and the panels share; limits that botocore's
+``ivschat`` service model does carry (lengths, ranges, enums) are read from the model instead.
+"""
+
+from __future__ import annotations
+
+#: Room defaults the service applies when CreateRoom leaves a field out.
+DEFAULT_MAXIMUM_MESSAGE_LENGTH = 500
+DEFAULT_MAXIMUM_MESSAGE_RATE_PER_SECOND = 10
+DEFAULT_FALLBACK_RESULT = "ALLOW"
+
+#: Chat token defaults: session length when unspecified; how long the token may be used to connect.
+DEFAULT_SESSION_DURATION_MINUTES = 60
+DEFAULT_TOKEN_LIFETIME_SECONDS = 60 * 60
+
+#: Documented rule the model cannot express: token/event attribute maps total at most 1 KB.
+MAX_ATTRIBUTES_BYTES = 1024
+
+#: Account quotas (per region) documented by the service; the sandbox makes them settings.
+QUOTA_LOGGING_CONFIGURATIONS = 10
+QUOTA_ROOMS = 50_000
+#: Documented API TPS for the messaging-plane operations of the control plane.
+QUOTA_TPS_DELETE_MESSAGE = 100
+QUOTA_TPS_DISCONNECT_USER = 100
+QUOTA_TPS_SEND_EVENT = 100
+
+#: The message review handler must answer within this many seconds (fixed by the service).
+REVIEW_HANDLER_TIMEOUT_SECONDS = 0.2
+
+#: Ids of rooms, logging configurations, messages and events: 12 alphanumeric characters.
+ID_LENGTH = 12
+
+#: The sandbox's local stand-ins for AWS settings. Not secrets: printed and documented.
+SANDBOX_ACCOUNT_ID = "123456789012"
+SANDBOX_REGION = "us-east-1"
+SANDBOX_ACCESS_KEY_ID = "AKIAIVSSANDBOXLOCAL1"
+SANDBOX_SECRET_ACCESS_KEY = "ivs-sandbox-local-secret-key-not-for-aws"
+
+#: Largest control-plane request body the sandbox reads (AWS answers 413 to huge bodies too).
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
+#: Real AWS endpoints, for the AWS backend and for documentation.
+AWS_CONTROL_ENDPOINT = "https://ivschat.{region}.amazonaws.com"
+AWS_MESSAGING_ENDPOINT = "wss://edge.ivschat.{region}.amazonaws.com"
+

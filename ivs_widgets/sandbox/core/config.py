@@ -1,0 +1,50 @@
+"""Settings of one sandbox: where it listens, who it pretends to be, and its quotas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivs_widgets.protocol import facts as c
+
+
+def host_for_url(host: str) -> str:
+    """How a URL names a host the sandbox listens on: every interface is reachable as 127.0.0.1 here."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@dataclass
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    #: Control-plane (HTTP) port; 0 picks a free one. The messaging port defaults to a free one.
+    port: int = 0
+    messaging_port: int = 0
+    region: str = c.SANDBOX_REGION
+    account_id: str = c.SANDBOX_ACCOUNT_ID
+    access_key_id: str = c.SANDBOX_ACCESS_KEY_ID
+    #: Left out of the repr like any secret key (a user may put a real one here).
+    secret_access_key: str = field(default=c.SANDBOX_SECRET_ACCESS_KEY, repr=False)
+    #: Refuse requests that are not SigV4-signed with the credentials above, as AWS does.
+    require_signature: bool = True
+    #: sqlite file keeping rooms, logging configurations and tags across restarts (None: memory).
+    state_path: Path | None = None
+    #: Folder of the chat logs' local S3, CloudWatch Logs and Firehose destinations
+    #: (None: a temporary folder, removed when the sandbox stops).
+    data_dir: Path | None = None
+    #: Workshop mode: TLS (our own CA unless ``certfile``/``keyfile`` are given) and presenter
+    #: credentials of its own instead of the public ones above (see ``ivs_widgets.sandbox.workshop``).
+    workshop: bool = False
+    #: A certificate chain and key to serve TLS with (PEM files); without them workshop mode makes its own.
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    token_lifetime_seconds: float = c.DEFAULT_TOKEN_LIFETIME_SECONDS
+    quota_rooms: int = c.QUOTA_ROOMS
+    quota_logging_configurations: int = c.QUOTA_LOGGING_CONFIGURATIONS
+    #: Requests per second allowed for the control-plane operations that reach live chat.
+    quota_tps: dict[str, int] = field(default_factory=lambda: {
+        "DeleteMessage": c.QUOTA_TPS_DELETE_MESSAGE,
+        "DisconnectUser": c.QUOTA_TPS_DISCONNECT_USER,
+        "SendEvent": c.QUOTA_TPS_SEND_EVENT,
+    })

@@ -1,0 +1,119 @@
+"""Server-side request validation driven by botocore's own ``ivschat`` service model.
+
+boto3 checks required members and minimums before sending; the service checks everything:
+maximums, patterns, enums, list and map sizes. Reading the constraints from the model keeps the
+sandbox in step with botocore releases. Rules the model cannot express are added by name below.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
+from ivs_widgets.protocol.rules import attributes_bytes, attributes_fit, is_unicode
+from ivs_widgets.sandbox.core.errors import validation_error
+
+#: Shapes whose modeled pattern is known to be wrong (a one-character resource type); the ARN
+#: rule below checks them instead.
+_UNRELIABLE_PATTERNS = {"ResourceArn"}
+#: Map shapes documented as "at most 1 KB in total" (keys plus values, UTF-8).
+_ONE_KB_MAPS = {"ChatTokenAttributes", "EventAttributes"}
+_ARN = re.compile(r"arn:aws:ivschat:[a-z0-9-]+:[0-9]+:(room|logging-configuration)/[a-zA-Z0-9-]+")
+
+
+@lru_cache(maxsize=1)
+def service_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("ivschat")
+
+
+def operation(name: str) -> OperationModel:
+    return service_model().operation_model(name)
+
+
+def _fail(shape: Shape, path: str, value: Any, constraint: str) -> Exception:
+    # Like the service, never echo a sensitive member's value (userId, token attributes).
+    shown = "***" if shape.metadata.get("sensitive") else value if isinstance(value, (int, float)) else repr(value)[:100]
+    message = (f"1 validation error detected: Value {shown} at '{path}' failed to satisfy constraint: "
+               f"Member must {constraint}")
+    return validation_error(message, field=path)
+
+
+def validate(shape: Shape, value: Any, path: str = "") -> None:
+    """Raise a ValidationException for the first member of ``value`` that breaks ``shape``."""
+    kind = shape.type_name
+    meta = shape.metadata
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise _fail(shape, path or shape.name, value, "be a structure")
+        for required in shape.required_members:
+            if value.get(required) is None:
+                raise _fail(shape, _join(path, required), None, "not be null")
+        present = [name for name in shape.members if value.get(name) is not None]
+        if meta.get("union") and len(present) != 1:
+            raise _fail(shape, path or shape.name, value, "have exactly one member set")
+        for name in present:
+            validate(shape.members[name], value[name], _join(path, name))
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise _fail(shape, path, value, "be a string")
+        if not is_unicode(value):  # a lone surrogate: JSON can spell one (\ud800), UTF-8 cannot
+            raise _fail(shape, path, value, "be valid Unicode")
+        _check_size(shape, path, value, len(value), meta, "length")
+        if shape.enum and value not in shape.enum:
+            raise _fail(shape, path, value, f"satisfy enum value set: [{', '.join(shape.enum)}]")
+        pattern = meta.get("pattern")
+        if pattern and shape.name not in _UNRELIABLE_PATTERNS and not re.fullmatch(pattern, value):
+            raise _fail(shape, path, value, f"satisfy regular expression pattern: {pattern}")
+        if shape.name == "ResourceArn" and not _ARN.fullmatch(value):
+            raise _fail(shape, path, value, "be an ivschat room or logging-configuration ARN")
+    elif kind in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(shape, path, value, "be an integer")
+        if "min" in meta and value < meta["min"]:
+            raise _fail(shape, path, value, f"have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            raise _fail(shape, path, value, f"have value less than or equal to {meta['max']}")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise _fail(shape, path, value, "be a boolean")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise _fail(shape, path, value, "be a list")
+        _check_size(shape, path, value, len(value), meta, "length")
+        for index, item in enumerate(value):
+            validate(shape.member, item, f"{path}.{index + 1}.member")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            raise _fail(shape, path, value, "be a map")
+        _check_size(shape, path, value, len(value), meta, "size")
+        for key, item in value.items():
+            validate(shape.key, key, f"{path}.key")
+            validate(shape.value, item, f"{path}.{key}")
+        if shape.name in _ONE_KB_MAPS and not attributes_fit(value):
+            raise validation_error(f"{path} must be at most {MAX_ATTRIBUTES_BYTES} bytes in total "
+                                   f"(keys and values); got {attributes_bytes(value)}", field=path)
+
+
+def modeled(shape: Shape, value: Any) -> Any:
+    """A validated ``value`` as the service reads it: members the model does not name, and members
+    sent as ``null``, are absent (so they are neither stored nor echoed back to a strict parser)."""
+    if shape.type_name != "structure":
+        return value
+    return {name: modeled(shape.members[name], item) for name, item in value.items()
+            if name in shape.members and item is not None}
+
+
+def _check_size(shape: Shape, path: str, value: Any, size: int, meta: dict[str, Any], noun: str) -> None:
+    if "min" in meta and size < meta["min"]:
+        raise _fail(shape, path, value, f"have {noun} greater than or equal to {meta['min']}")
+    if "max" in meta and size > meta["max"]:
+        raise _fail(shape, path, value, f"have {noun} less than or equal to {meta['max']}")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name

@@ -1,0 +1,289 @@
+"""The 17 ``ivschat`` operations over the sandbox state (moto's "models" layer).
+
+Each public method is named like the API operation, takes the already-validated request members
+and returns the response members. Effects on live chat go through ``LiveChat`` so this module
+knows nothing about WebSockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any, Protocol
+
+from ivs_widgets.protocol import facts as c
+from ivs_widgets.protocol import formats
+from ivs_widgets.sandbox.core import errors, tokens
+from ivs_widgets.sandbox.core.config import SandboxConfig
+from ivs_widgets.sandbox.core.ratelimit import RateWindow
+from ivs_widgets.sandbox.core.state import LOGGING_CONFIGURATION, ROOM, Resource, State
+from ivs_widgets.sandbox.core.validation import service_model
+
+Params = dict[str, Any]
+
+
+class LiveChat(Protocol):
+    """What the control plane asks of the messaging server."""
+
+    def send_event(self, room_arn: str, event_name: str, attributes: dict[str, str] | None) -> str: ...
+    def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> str: ...
+    def disconnect_user(self, room_arn: str, user_id: str, reason: str | None) -> None: ...
+    def close_room(self, room_arn: str, reason: str = ...) -> None: ...
+
+
+class NoLiveChat:
+    """Stand-in when no messaging server runs: events have ids but reach nobody."""
+
+    def send_event(self, room_arn: str, event_name: str, attributes: dict[str, str] | None) -> str:
+        return formats.new_id()
+
+    def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> str:
+        return formats.new_id()
+
+    def disconnect_user(self, room_arn: str, user_id: str, reason: str | None) -> None:
+        return None
+
+    def close_room(self, room_arn: str, reason: str = "") -> None:
+        return None
+
+
+def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
+    """The API view of a stored resource: internal keys dropped, optionally only ``keys``."""
+    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)}
+
+
+_ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "updateTime", "tags",
+                 "loggingConfigurationIdentifiers")
+
+
+class ControlPlane:
+    def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None) -> None:
+        self.state = state
+        self.config = config
+        self.live: LiveChat = live or NoLiveChat()
+        self._windows = {op: RateWindow(limit) for op, limit in config.quota_tps.items()}
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _arn(self, kind: str, resource_id: str) -> str:
+        return formats.arn(self.config.region, self.config.account_id, kind, resource_id)
+
+    def room(self, identifier: str) -> Resource:
+        room = self.state.get(ROOM, identifier)
+        if room is None:
+            raise errors.not_found(formats.arn_resource_id(identifier), "Room")
+        return room
+
+    def _logging_configuration(self, identifier: str) -> Resource:
+        config = self.state.get(LOGGING_CONFIGURATION, identifier)
+        if config is None:
+            raise errors.not_found(formats.arn_resource_id(identifier), "Logging configuration")
+        return config
+
+    def _check_logging_identifiers(self, identifiers: list[str] | None) -> None:
+        for identifier in identifiers or []:
+            self._logging_configuration(identifier)
+
+    def _throttle(self, operation: str, room_arn: str) -> None:
+        window = self._windows.get(operation)
+        if window is not None and not window.allow():
+            raise errors.throttled(formats.arn_resource_id(room_arn), window.limit, operation)
+
+    # -- rooms -------------------------------------------------------------------------------
+    def CreateRoom(self, p: Params) -> Params:
+        if self.state.count(ROOM) >= self.config.quota_rooms:
+            raise errors.quota_exceeded(self.config.account_id, self.config.quota_rooms, "rooms")
+        self._check_logging_identifiers(p.get("loggingConfigurationIdentifiers"))
+        room_id = formats.new_id()
+        stamp = formats.iso_millis(formats.now())
+        room: Resource = {
+            "arn": self._arn(ROOM, room_id), "id": room_id, "name": p.get("name", ""),
+            "createTime": stamp, "updateTime": stamp,
+            "maximumMessageRatePerSecond": p.get("maximumMessageRatePerSecond",
+                                                 c.DEFAULT_MAXIMUM_MESSAGE_RATE_PER_SECOND),
+            "maximumMessageLength": p.get("maximumMessageLength", c.DEFAULT_MAXIMUM_MESSAGE_LENGTH),
+            "tags": p.get("tags", {}),
+            "loggingConfigurationIdentifiers": p.get("loggingConfigurationIdentifiers", []),
+        }
+        handler = _review_handler(p.get("messageReviewHandler"))
+        if handler:
+            room["messageReviewHandler"] = handler
+        self.state.put(ROOM, room)
+        return public(room)
+
+    def GetRoom(self, p: Params) -> Params:
+        return public(self.room(p["identifier"]))
+
+    def UpdateRoom(self, p: Params) -> Params:
+        room = self.room(p["identifier"])
+        self._check_logging_identifiers(p.get("loggingConfigurationIdentifiers"))
+        for key in ("name", "maximumMessageRatePerSecond", "maximumMessageLength",
+                    "loggingConfigurationIdentifiers"):
+            if key in p:
+                room[key] = p[key]
+        if "messageReviewHandler" in p:
+            handler = _review_handler(p["messageReviewHandler"])
+            if handler:
+                room["messageReviewHandler"] = handler
+            else:
+                room.pop("messageReviewHandler", None)
+        room["updateTime"] = formats.iso_millis(formats.now())
+        self.state.put(ROOM, room)
+        return public(room)
+
+    def DeleteRoom(self, p: Params) -> Params:
+        room = self.room(p["identifier"])
+        self.state.remove(ROOM, room["arn"])
+        self.live.close_room(room["arn"])
+        return {}
+
+    def ListRooms(self, p: Params) -> Params:
+        if "loggingConfigurationIdentifier" in p:
+            self._logging_configuration(p["loggingConfigurationIdentifier"])
+        rooms = [
+            r for r in self.state.all(ROOM)
+            if ("name" not in p or r["name"] == p["name"])
+            and ("messageReviewHandlerUri" not in p
+                 or r.get("messageReviewHandler", {}).get("uri") == p["messageReviewHandlerUri"])
+            and ("loggingConfigurationIdentifier" not in p
+                 or p["loggingConfigurationIdentifier"] in r["loggingConfigurationIdentifiers"])
+        ]
+        page, next_token = _paginate(rooms, p)
+        return {"rooms": [public(r, _ROOM_SUMMARY) for r in page], **next_token}
+
+    # -- logging configurations --------------------------------------------------------------
+    def CreateLoggingConfiguration(self, p: Params) -> Params:
+        if self.state.count(LOGGING_CONFIGURATION) >= self.config.quota_logging_configurations:
+            raise errors.quota_exceeded(self.config.account_id, self.config.quota_logging_configurations,
+                                        "logging configurations")
+        config_id = formats.new_id()
+        stamp = formats.iso_millis(formats.now())
+        config: Resource = {
+            "arn": self._arn(LOGGING_CONFIGURATION, config_id), "id": config_id,
+            "name": p.get("name", ""), "createTime": stamp, "updateTime": stamp,
+            "destinationConfiguration": p["destinationConfiguration"], "state": "ACTIVE",
+            "tags": p.get("tags", {}),
+        }
+        self.state.put(LOGGING_CONFIGURATION, config)
+        return public(config)
+
+    def GetLoggingConfiguration(self, p: Params) -> Params:
+        return public(self._logging_configuration(p["identifier"]))
+
+    def UpdateLoggingConfiguration(self, p: Params) -> Params:
+        config = self._logging_configuration(p["identifier"])
+        for key in ("name", "destinationConfiguration"):
+            if key in p:
+                config[key] = p[key]
+        config["updateTime"] = formats.iso_millis(formats.now())
+        self.state.put(LOGGING_CONFIGURATION, config)
+        return public(config)
+
+    def DeleteLoggingConfiguration(self, p: Params) -> Params:
+        config = self._logging_configuration(p["identifier"])
+        users = [r["id"] for r in self.state.all(ROOM) if config["arn"] in r["loggingConfigurationIdentifiers"]]
+        if users:
+            raise errors.conflict(config["id"], "Logging configuration is still used by room(s): "
+                                  + ", ".join(users))
+        self.state.remove(LOGGING_CONFIGURATION, config["arn"])
+        return {}
+
+    def ListLoggingConfigurations(self, p: Params) -> Params:
+        page, next_token = _paginate(self.state.all(LOGGING_CONFIGURATION), p)
+        return {"loggingConfigurations": [public(x) for x in page], **next_token}
+
+    # -- chat --------------------------------------------------------------------------------
+    def CreateChatToken(self, p: Params) -> Params:
+        room = self.room(p["roomIdentifier"])
+        minutes = p.get("sessionDurationInMinutes", c.DEFAULT_SESSION_DURATION_MINUTES)
+        return self.mint_token(room["arn"], p["userId"], p.get("capabilities", []), p.get("attributes", {}),
+                               session_seconds=minutes * 60)
+
+    def mint_token(self, room_arn: str, user_id: str, capabilities: list[str] | tuple[str, ...] = (),
+                   attributes: dict[str, str] | None = None, *, session_seconds: float,
+                   token_seconds: float | None = None) -> Params:
+        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions."""
+        issued = time.time()
+        claims = tokens.TokenClaims(
+            room_arn=room_arn, user_id=user_id, capabilities=tuple(dict.fromkeys(capabilities)),
+            attributes=dict(attributes or {}), issued_at=issued,
+            token_expires_at=issued + (self.config.token_lifetime_seconds if token_seconds is None
+                                       else token_seconds),
+            session_expires_at=issued + session_seconds,
+        )
+        return {
+            "token": tokens.mint(claims, self.state.token_secret),
+            "tokenExpirationTime": formats.iso_millis(formats.from_epoch(claims.token_expires_at)),
+            "sessionExpirationTime": formats.iso_millis(formats.from_epoch(claims.session_expires_at)),
+        }
+
+    def SendEvent(self, p: Params) -> Params:
+        room = self.room(p["roomIdentifier"])
+        self._throttle("SendEvent", room["arn"])
+        return {"id": self.live.send_event(room["arn"], p["eventName"], p.get("attributes"))}
+
+    def DeleteMessage(self, p: Params) -> Params:
+        room = self.room(p["roomIdentifier"])
+        self._throttle("DeleteMessage", room["arn"])
+        return {"id": self.live.delete_message(room["arn"], p["id"], p.get("reason"))}
+
+    def DisconnectUser(self, p: Params) -> Params:
+        room = self.room(p["roomIdentifier"])
+        self._throttle("DisconnectUser", room["arn"])
+        self.live.disconnect_user(room["arn"], p["userId"], p.get("reason"))
+        return {}
+
+    # -- tags --------------------------------------------------------------------------------
+    def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
+        found = self.state.find(resource_arn)
+        if found is None:
+            raise errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
+        return found
+
+    def ListTagsForResource(self, p: Params) -> Params:
+        return {"tags": self._tagged(p["resourceArn"])[1]["tags"]}
+
+    def TagResource(self, p: Params) -> Params:
+        kind, resource = self._tagged(p["resourceArn"])
+        merged = {**resource["tags"], **p["tags"]}
+        limit = service_model().shape_for("Tags").metadata["max"]
+        if len(merged) > limit:
+            raise errors.validation_error(f"A resource can have at most {limit} tags", field="tags")
+        resource["tags"] = merged
+        self.state.put(kind, resource, updated=False)
+        return {}
+
+    def UntagResource(self, p: Params) -> Params:
+        kind, resource = self._tagged(p["resourceArn"])
+        for key in p["tagKeys"]:
+            resource["tags"].pop(key, None)
+        self.state.put(kind, resource, updated=False)
+        return {}
+
+
+def _review_handler(handler: Params | None) -> Params | None:
+    """The stored handler with its default fallback; None when absent or detached (``uri: ""``)."""
+    if not handler or not handler.get("uri"):
+        return None
+    return {"uri": handler["uri"], "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
+
+
+def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]:
+    """One page of ``items`` (already newest first); nextToken is an opaque cursor."""
+    start = 0
+    if p.get("nextToken"):
+        try:
+            cursor = json.loads(base64.urlsafe_b64decode(p["nextToken"].encode()))
+            start = next(i for i, r in enumerate(items) if (r["_order"], r["arn"]) < (cursor[0], cursor[1]))
+        except StopIteration:
+            start = len(items)
+        except (ValueError, TypeError, IndexError, KeyError, binascii.Error):
+            raise errors.validation_error("The nextToken is not valid", field="nextToken") from None
+    size = p.get("maxResults", 50)
+    page = items[start:start + size]
+    if start + size < len(items):
+        last = page[-1]
+        token = base64.urlsafe_b64encode(json.dumps([last["_order"], last["arn"]]).encode()).decode()
+        return page, {"nextToken": token}
+    return page, {}
