@@ -97,23 +97,6 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-def is_open(connection: ServerConnection) -> bool:
-    return connection.protocol.state is OPEN
-
-
-def sending_fragments(connection: ServerConnection) -> bool:
-    """True while the connection is in the middle of a fragmented message (nothing may interleave)."""
-    return connection.send_in_progress is not None
-
-
-def write_buffer_size(connection: ServerConnection) -> int:
-    return int(connection.transport.get_write_buffer_size())
-
-
-def write(connection: ServerConnection, data: bytes) -> None:
-    connection.transport.write(data)
-
-
 def close_now(connection: ServerConnection, code: int, reason: str) -> None:
     """Start the closing handshake at once (not after the write buffer drains) and abort the TCP
     connection if it does not finish within the connection's close timeout."""
@@ -128,17 +111,22 @@ def broadcast_public(connections: Any, text: str) -> None:
 
 
 def write_frames(connection: ServerConnection, frames: list[bytes]) -> None:
-    """``broadcast``'s rules, then one write of every queued frame."""
-    if not is_open(connection):
+    """``broadcast``'s rules, then one write of every queued frame (the hot path: attributes are read
+    directly, once per connection and pass)."""
+    if connection.protocol.state is not OPEN:
         return
     try:
-        if sending_fragments(connection):
+        if connection.send_in_progress is not None:
             connection.logger.warning("skipped broadcast: sending a fragmented message")
             return
-        if write_buffer_size(connection) > SLOW_CONSUMER_BYTES:
+        transport = connection.transport
+        if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
             _close_slow_consumer(connection)
             return
-        write(connection, b"".join(frames))
+        protocol = connection.protocol
+        if protocol.debug:
+            protocol.logger.debug("> %d TEXT frame(s), framed once for the room", len(frames))
+        transport.write(b"".join(frames))
     except Exception as error:
         connection.logger.warning("skipped broadcast: failed to write message: %s",
                                   traceback.format_exception_only(error)[0].strip())
@@ -147,5 +135,5 @@ def write_frames(connection: ServerConnection, frames: list[bytes]) -> None:
 def _close_slow_consumer(connection: ServerConnection) -> None:
     """Close now (later frames then skip it): ``connection.close()`` would first wait for the full
     buffer to drain, which for a client that stopped reading is never."""
-    connection.logger.warning("closing a slow consumer: %d bytes unsent", write_buffer_size(connection))
+    connection.logger.warning("closing a slow consumer: %d bytes unsent", connection.transport.get_write_buffer_size())
     close_now(connection, CloseCode.POLICY_VIOLATION, SLOW_CONSUMER_REASON)
