@@ -100,6 +100,15 @@ class Backend(OwnsSandbox):
                                **chat_options)
         return LiveStreamPanel(self.playback_url(playback_url), chat=chat)
 
+    def seed_demo(self, room_arn: str, user_id: str, *, username: str, display_name: str | None = None) -> Any:
+        """The seed's chat page, running in this browser: its own WebSocket to the room, sending as
+        ``username`` (what the page claims) with a token for ``user_id`` (what your backend vouches for)."""
+        from ivs_widgets.widgets.seed_demo import SeedChatDemo
+
+        provider = self.token_provider(room_arn, user_id, ["SEND_MESSAGE"],
+                                       {"displayName": display_name} if display_name else None)
+        return SeedChatDemo(self.messaging_url, provider, username=username)
+
     def review_handler(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str) -> str:
         """The Lambda ARN to put in a room's ``messageReviewHandler.uri`` for ``function``.
 

@@ -1,0 +1,98 @@
+// SeedChatDemo front end: the seed's chat page logic, running in this browser (anywidget ESM).
+//
+// What the seed does, step by step: ask "your backend" for a chat token, open
+// `new WebSocket(endpoint, token)` from the page, `JSON.parse` every frame, and send the lowercase
+// `{"action": "SEND_MESSAGE", "content", "attributes": {"username"}}` payload. Unlike the seed, every
+// string from the chat reaches the DOM through textContent only: never innerHTML.
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function render({ model, el: root }) {
+  const box = el("div", "ivs-seed");
+  const status = el("div", "ivs-seed-status");
+  const list = el("ol", "ivs-seed-list");
+  const form = el("form", "ivs-seed-form");
+  const input = el("input", "ivs-seed-input");
+  input.type = "text";
+  input.placeholder = "Say something from this page…";
+  input.setAttribute("aria-label", "Message sent by the page's own WebSocket");
+  input.setAttribute("data-lm-suppress-shortcuts", "true");
+  const send = el("button", "ivs-seed-send", "Send");
+  send.type = "submit";
+  form.append(input, send);
+  box.append(status, list, form);
+  root.append(box);
+
+  let socket = null;
+  let closedByView = false;
+
+  function setState(state) {
+    status.textContent = `WebSocket from this page: ${state} (${model.get("endpoint")})`;
+    model.set("state", state);
+    model.save_changes();
+  }
+
+  function show(data) {
+    // The seed shows data.Attributes.username: whatever the sender's page put there.
+    const claimed = (data.Attributes && data.Attributes.username) || "(no username)";
+    const sender = data.Sender || {};
+    const vouched = (sender.Attributes && sender.Attributes.displayName) || sender.UserId || "?";
+    const li = el("li", "ivs-seed-row");
+    li.append(el("span", "ivs-seed-claimed", claimed), el("span", "ivs-seed-vouched", `token: ${vouched}`),
+      el("span", "ivs-seed-text", data.Content));
+    list.append(li);
+    list.scrollTop = list.scrollHeight;
+    model.set("received", [...model.get("received"), {
+      id: data.Id, content: data.Content, username: claimed, user_id: sender.UserId || "",
+      display_name: (sender.Attributes && sender.Attributes.displayName) || "",
+    }]);
+    model.save_changes();
+  }
+
+  function connect(token) {
+    setState("connecting");
+    socket = new WebSocket(model.get("endpoint"), token);  // the token is the only subprotocol
+    socket.onopen = () => setState("open");
+    socket.onmessage = (event) => {
+      const data = JSON.parse(event.data);
+      if (data.Type === "MESSAGE") show(data);
+    };
+    socket.onclose = () => { if (!closedByView) setState("closed"); };
+  }
+
+  function sendFromPage(content) {
+    if (!socket || socket.readyState !== WebSocket.OPEN || !content.trim()) return;
+    const payload = { action: "SEND_MESSAGE", content, attributes: { username: model.get("username") } };
+    socket.send(JSON.stringify(payload));
+  }
+
+  function onSubmit(event) {
+    event.preventDefault();
+    sendFromPage(input.value);
+    input.value = "";
+  }
+
+  function onCustom(message) {
+    if (message.action === "token") connect(message.token);
+    if (message.action === "send") sendFromPage(message.content);
+  }
+
+  form.addEventListener("submit", onSubmit);
+  input.addEventListener("keydown", (event) => event.stopPropagation());
+  model.on("msg:custom", onCustom);
+  setState("waiting for a token");
+  model.send({ action: "token" });  // "your backend" mints one (processed when the kernel is idle)
+
+  return () => {
+    closedByView = true;
+    model.off("msg:custom", onCustom);
+    if (socket) socket.close();
+  };
+}
+
+export default { render };

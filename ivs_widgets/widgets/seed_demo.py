@@ -1,0 +1,97 @@
+"""``SeedChatDemo``: the seed's browser half, run for real in the learner's browser.
+
+The blog post's page opens ``new WebSocket(endpoint, token)`` itself, reads each frame with
+``JSON.parse``, sends ``{"action": "SEND_MESSAGE", "content": …, "attributes": {"username": …}}`` and
+shows ``data.Attributes.username`` next to ``data.Content``. The chat panels keep their WebSocket in the
+kernel; this widget runs the seed's logic in the page instead, with two lessons built in:
+
+- it renders with ``textContent``: the seed's ``innerHTML`` with ``${data.Content}`` would turn a
+  message into markup (see :func:`innerhtml_effects` for what it would build, without running it);
+- next to the name the page *claims* (``attributes.username``, chosen by whoever sends), it shows the
+  name the *token* vouches for (``Sender.Attributes``, set by your backend in CreateChatToken).
+
+The page asks the kernel for a chat token whenever it (re)connects: the kernel plays "your backend",
+and no token is ever stored in the notebook.
+"""
+
+from __future__ import annotations
+
+import itertools
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ivs_widgets.chat.room import ChatToken, TokenProvider
+
+HERE = Path(__file__).parent
+STATES = ("waiting for a token", "connecting", "open", "closed")
+
+
+class SeedChatDemo(anywidget.AnyWidget):
+    """``SeedChatDemo(messaging_url, token_provider, username="Ada")``: a chat page's WebSocket in the browser."""
+
+    _esm = HERE / "seed_demo.js"
+    _css = HERE / "seed_demo.css"
+
+    endpoint = traitlets.Unicode("").tag(sync=True)
+    #: What the page puts in ``attributes.username``: anyone can type anything here.
+    username = traitlets.Unicode("").tag(sync=True)
+    #: Set by the page: its WebSocket's state.
+    state = traitlets.Enum(STATES, "waiting for a token", read_only=True).tag(sync=True)
+    #: Set by the page: every MESSAGE its WebSocket received, as the page read it.
+    received: traitlets.List[dict[str, Any]] = traitlets.List(read_only=True).tag(sync=True)
+
+    def __init__(self, endpoint: str, token_provider: TokenProvider, *, username: str = "", **kwargs: Any) -> None:
+        super().__init__(endpoint=endpoint, username=username, **kwargs)
+        self._token_provider = token_provider
+        self._sent = itertools.count(1)
+        self.on_msg(self._on_page_message)
+
+    def send_message(self, content: str) -> None:
+        """Have the page send ``content`` on its own WebSocket, exactly as its Send button does."""
+        self.send({"action": "send", "content": content, "n": next(self._sent)})
+
+    def _on_page_message(self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]) -> None:
+        if content.get("action") == "token":
+            token = self._token_provider()
+            if not isinstance(token, ChatToken):
+                raise TypeError("SeedChatDemo needs a synchronous token provider (backend.token_provider)")
+            self.send({"action": "token", "token": token.token})
+
+    def __repr__(self) -> str:
+        return f"<SeedChatDemo {self.state}, {len(self.received)} received, as {self.username!r}>"
+
+
+class _Effects(HTMLParser):
+    """Collects what parsing a string as HTML would create; nothing is rendered or run."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.effects: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.effects.append(f"a <{tag}> element")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.effects.append(f"  with an {name} handler: the browser would run {value!r} as your page")
+            elif name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith(
+                    "javascript:"):
+                self.effects.append(f"  with {name}={value!r}: a click would run it as your page")
+        if tag in ("script", "iframe", "object", "embed", "style", "form", "meta", "link", "base"):
+            self.effects.append(f"  (<{tag}> lets the sender change what your page loads, shows or runs)")
+
+
+def innerhtml_effects(content: str) -> list[str]:
+    """What ``element.innerHTML += `<div>${content}</div>``` would build from a chat message, in words.
+
+    Plain text builds nothing but text; markup builds elements, and event-handler attributes or
+    ``javascript:`` URLs in them are code the sender runs in every viewer's page. (``<script>`` put in
+    with innerHTML does not run, but an ``<img onerror=…>`` does.) Parsed here, never rendered.
+    """
+    parser = _Effects()
+    parser.feed(content)
+    parser.close()
+    return parser.effects or ["only text: nothing but characters on the screen"]
