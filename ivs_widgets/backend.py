@@ -26,11 +26,29 @@ SANDBOX, AWS = "sandbox", "aws"
 
 
 class OwnsSandbox:
-    """``close()``, or leaving a ``with`` block, stops the sandbox this object started in-process (if any)."""
+    """``close()``, or leaving a ``with`` block, stops the sandbox this object started in-process (if any)
+    and takes back the environment variables it exported."""
 
     sandbox: Sandbox | None
+    _exported: dict[str, str | None] | None = None
+
+    def export_environment(self) -> None:
+        """Point subprocesses of this kernel (``!aws ivschat …``, scripts) at the embedded sandbox: its
+        endpoint, stand-in credentials and region, until ``close()``. Never done on AWS."""
+        if self.sandbox is None or self._exported is not None:
+            return
+        variables = self.sandbox.environment()
+        self._exported = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
 
     def close(self) -> None:
+        if self._exported is not None:
+            for name, value in self._exported.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._exported = None
         if self.sandbox is not None:
             self.sandbox.stop()
 
@@ -178,7 +196,9 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         from ivs_widgets.sandbox import Sandbox
 
         sandbox = Sandbox(**sandbox_settings).start()
-        return Backend(SANDBOX, sandbox.region, sandbox.client(), sandbox.messaging_endpoint, sandbox)
+        backend = Backend(SANDBOX, sandbox.region, sandbox.client(), sandbox.messaging_endpoint, sandbox)
+        backend.export_environment()
+        return backend
     if kind == AWS:
         import boto3
 

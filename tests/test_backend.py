@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ivs_widgets.backend import AWS, SANDBOX, connect
@@ -86,3 +92,29 @@ def test_review_handler_registers_a_python_function_as_the_rooms_lambda(monkeypa
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
     with pytest.raises(RuntimeError, match="deploy 'shout'"):
         connect("aws").review_handler(lambda event: event, "shout")
+
+
+def test_the_sandbox_backend_points_the_kernels_subprocesses_at_itself_until_closed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``!aws ivschat create-room`` in a notebook reaches the notebook's own sandbox."""
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # a developer's ~/.aws must not leak in
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a-key-the-user-had")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_IVSCHAT", raising=False)
+    with connect() as backend:
+        assert os.environ["AWS_ENDPOINT_URL_IVSCHAT"] == backend.client.meta.endpoint_url
+        made = subprocess.run([sys.executable, "-m", "awscli", "ivschat", "create-room", "--name", "from-the-cli"],
+                              capture_output=True, text=True, timeout=60, check=True)
+        arn = json.loads(made.stdout)["arn"]
+        assert backend.client.get_room(identifier=arn)["name"] == "from-the-cli"
+    assert "AWS_ENDPOINT_URL_IVSCHAT" not in os.environ
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "a-key-the-user-had"
+
+
+def test_the_aws_backend_exports_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_IVSCHAT", raising=False)
+    backend = connect("aws")
+    backend.export_environment()
+    assert "AWS_ENDPOINT_URL_IVSCHAT" not in os.environ
