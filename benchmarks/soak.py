@@ -136,7 +136,7 @@ class SandboxProcess:
 
     def __init__(self, log: IO[str], snapshots: str | None, workshop_mode: bool = False) -> None:
         command = ([sys.executable, "-X", "tracemalloc", "-c", TRACING_SANDBOX] if snapshots
-                   else [IVS_SANDBOX]) + ["--port", "0"]
+                   else [IVS_SANDBOX]) + ["--port", "0", "--no-rate-quotas"]  # a load generator
         if workshop_mode:
             command += ["--workshop", "--max-tokens", str(WORKSHOP_MAX_TOKENS)]
         self._log = log

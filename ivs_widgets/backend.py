@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
-from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT
+from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, CLIENT_MAX_ATTEMPTS
 
 if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
     from ivs_widgets.sandbox import Sandbox
@@ -201,8 +201,10 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         return backend
     if kind == AWS:
         import boto3
+        from botocore.config import Config
 
-        client = boto3.client("ivschat", region_name=region)
+        client = boto3.client("ivschat", region_name=region,
+                              config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
         resolved = client.meta.region_name
         return Backend(AWS, resolved, client, AWS_MESSAGING_ENDPOINT.format(region=resolved))
     raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")

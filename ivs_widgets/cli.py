@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="sqlite file keeping rooms and logging configurations across restarts")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument("--max-connections", type=int, default=c.QUOTA_CONCURRENT_CONNECTIONS, metavar="N",
+                        help="the account quota of concurrent chat connections, all rooms together "
+                             f"(default: {c.QUOTA_CONCURRENT_CONNECTIONS:,}, as on IVS)")
+    parser.add_argument("--no-rate-quotas", dest="rate_quotas", action="store_false",
+                        help="do not throttle the control plane at IVS Chat's per-operation TPS quotas "
+                             "(CreateChatToken 200, room operations 5, ...): for load generators")
     parser.add_argument("--test-stream", action="store_true",
                         help="also serve a live HLS test stream (clock and tone) for the player; in workshop mode "
                              "it is the room's stream")
@@ -73,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     elif args.host not in _LOOPBACK and not args.network:
         parser.error(f"--host {args.host} lets other machines in: add --network (TLS and presenter-only "
                      "credentials); without it the sandbox's public credentials would be open to them")
+    if args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together")
     # The room is opened without the HTTP route's checks: the same rules, before anything starts.
@@ -114,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
-                      certfile=args.certfile, keyfile=args.keyfile)
+                      certfile=args.certfile, keyfile=args.keyfile, rate_quotas=args.rate_quotas,
+                      max_connections=args.max_connections)
     try:
         if args.test_stream:
             sandbox.start_test_stream()
@@ -177,6 +186,8 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
         f"region:                      {sandbox.region}",
         f"account:                     {sandbox.config.account_id}",
         f"state:                       {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
+        f"connections:                 up to {min(sandbox.connection_capacity, sandbox.config.max_connections):,} "
+        f"(file descriptors: {sandbox.descriptor_limit:,}; account quota: {sandbox.config.max_connections:,})",
         *([f"test stream (HLS):           {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -35,14 +36,15 @@ class Running:
     """
 
     def __init__(self, command: list[str], *, env: dict[str, str] | None = None,
-                 stderr_path: Path | None = None) -> None:
+                 stderr_path: Path | None = None, preexec_fn: Callable[[], None] | None = None) -> None:
         self._stderr_path = stderr_path
         if stderr_path is None:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                            env=env)
+                                            env=env, preexec_fn=preexec_fn)
         else:
             with open(stderr_path, "a") as stderr:
-                self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+                self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+                                                preexec_fn=preexec_fn)
         self._lines: queue.Queue[str | None] = queue.Queue()
         assert self.process.stdout is not None
         threading.Thread(target=_pump, args=(self.process.stdout, self._lines), daemon=True).start()

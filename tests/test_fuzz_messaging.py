@@ -21,6 +21,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -470,6 +471,14 @@ class Lanes:
 
     async def close(self) -> None:
         await asyncio.gather(*(lane.close() for lane in self.lanes))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """Rate quotas off: the fuzzer sends hundreds of DELETE_MESSAGE requests a second, and the shared
+    DeleteMessage quota's 429s would hide the answers under test (tests/test_control_quotas.py covers it)."""
+    with Sandbox(rate_quotas=False) as running:
+        yield running
 
 
 # websockets' keepalive pings (at both ends) draw from the global ``random`` while hypothesis generates,

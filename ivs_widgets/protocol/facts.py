@@ -21,10 +21,29 @@ MAX_ATTRIBUTES_BYTES = 1024
 #: Account quotas (per region) documented by the service; the sandbox makes them settings.
 QUOTA_LOGGING_CONFIGURATIONS = 10
 QUOTA_ROOMS = 50_000
-#: Documented API TPS for the messaging-plane operations of the control plane.
+QUOTA_CONCURRENT_CONNECTIONS = 50_000  # chat connections open at once, across all rooms
+#: Documented control-plane rate quotas (transactions per second, per account and region, not
+#: adjustable). DeleteMessage counts the API and the messaging DELETE_MESSAGE request together.
+QUOTA_TPS_CREATE_CHAT_TOKEN = 200
+QUOTA_TPS_ROOM_OPERATION = 5  # each of CreateRoom, DeleteRoom, GetRoom, ListRooms, UpdateRoom
+QUOTA_TPS_LOGGING_CONFIGURATION_OPERATION = 3  # each of the five logging-configuration operations
+QUOTA_TPS_TAGGING_OPERATION = 10  # each of TagResource, UntagResource, ListTagsForResource
 QUOTA_TPS_DELETE_MESSAGE = 100
 QUOTA_TPS_DISCONNECT_USER = 100
 QUOTA_TPS_SEND_EVENT = 100
+
+#: Operation → its rate quota, from the constants above.
+QUOTA_TPS: dict[str, int] = {
+    "CreateChatToken": QUOTA_TPS_CREATE_CHAT_TOKEN,
+    **dict.fromkeys(("CreateRoom", "DeleteRoom", "GetRoom", "ListRooms", "UpdateRoom"), QUOTA_TPS_ROOM_OPERATION),
+    **dict.fromkeys(("CreateLoggingConfiguration", "DeleteLoggingConfiguration", "GetLoggingConfiguration",
+                     "ListLoggingConfigurations", "UpdateLoggingConfiguration"),
+                    QUOTA_TPS_LOGGING_CONFIGURATION_OPERATION),
+    **dict.fromkeys(("TagResource", "UntagResource", "ListTagsForResource"), QUOTA_TPS_TAGGING_OPERATION),
+    "DeleteMessage": QUOTA_TPS_DELETE_MESSAGE,
+    "DisconnectUser": QUOTA_TPS_DISCONNECT_USER,
+    "SendEvent": QUOTA_TPS_SEND_EVENT,
+}
 
 #: The message review handler must answer within this many seconds (fixed by the service).
 REVIEW_HANDLER_TIMEOUT_SECONDS = 0.2
@@ -40,6 +59,11 @@ SANDBOX_SECRET_ACCESS_KEY = "ivs-sandbox-local-secret-key-not-for-aws"
 
 #: Largest control-plane request body the sandbox reads (AWS answers 413 to huge bodies too).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
+#: Attempts the kit's own boto3 clients make (botocore's standard retry mode, which backs off): enough
+#: to ride over a rate quota's one-second window (a tutorial cell creating several rooms at once), on
+#: AWS as in the sandbox. botocore's own default is 3.
+CLIENT_MAX_ATTEMPTS = 8
 
 #: Real AWS endpoints, for the AWS backend and for documentation.
 AWS_CONTROL_ENDPOINT = "https://ivschat.{region}.amazonaws.com"

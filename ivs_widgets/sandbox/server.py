@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import secrets
 import shutil
+import socket
 import ssl
 import string
 import tempfile
@@ -25,8 +26,10 @@ import tornado.httpserver
 import tornado.netutil
 
 from ivs_widgets.loop_thread import LoopThread
-from ivs_widgets.sandbox.core import tls
+from ivs_widgets.protocol import facts as c
+from ivs_widgets.sandbox.core import descriptors, tls
 from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
+from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.state import State
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
 from ivs_widgets.sandbox.ivschat.responses import application
@@ -62,12 +65,17 @@ class Sandbox:
             key_id, secret = self._presenter_credentials()
             self.config = replace(self.config, access_key_id=key_id, secret_access_key=secret)
         self.ssl_context = ssl_context or (self.certificate.server_context() if self.certificate else None)
-        self.messaging = MessagingService(self.state, self.config)
-        self.control = ControlPlane(self.state, self.config, live=self.messaging)
+        quotas = RateQuotas(self.config)  # one set of windows: DeleteMessage counts API and WebSocket calls
+        self.messaging = MessagingService(self.state, self.config, quotas)
+        self.control = ControlPlane(self.state, self.config, live=self.messaging, quotas=quotas)
         self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
         self.port = 0
         self.messaging_port = 0
         self._thread = LoopThread("ivs-sandbox")
+        #: The soft file-descriptor limit, raised to the hard limit where the platform allows.
+        self.descriptor_limit = descriptors.raise_limit()
+        #: Chat connections this process can hold (the limit minus a reserve); see also config.max_connections.
+        self.connection_capacity = descriptors.connection_capacity(self.descriptor_limit)
         self._serving: concurrent.futures.Future[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
@@ -121,9 +129,12 @@ class Sandbox:
         return key_id.decode(), secret.decode()
 
     def client(self, **kwargs: Any) -> Any:
-        """A boto3 ``ivschat`` client already pointed at and signed for this sandbox."""
+        """A boto3 ``ivschat`` client already pointed at and signed for this sandbox, retrying throttled
+        calls as the kit's clients do (``CLIENT_MAX_ATTEMPTS``) unless ``config=`` says otherwise."""
         import boto3  # imported here: the sandbox itself starts without boto3
+        from botocore.config import Config
 
+        kwargs.setdefault("config", Config(retries={"mode": "standard", "max_attempts": c.CLIENT_MAX_ATTEMPTS}))
         if self.ca_file is not None:
             kwargs.setdefault("verify", str(self.ca_file))
         return boto3.client(
@@ -166,11 +177,14 @@ class Sandbox:
         self._http = tornado.httpserver.HTTPServer(application(self.control, workshop),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
-        sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)
+        problems = descriptors.ProblemLog()
+        sockets = self._listen(self.config.port, problems)
         self._http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
-        endpoint = MessagingEndpoint(self.messaging)
-        self.messaging_port = await endpoint.start(self.config.host, self.config.messaging_port, self.ssl_context)
+        endpoint = MessagingEndpoint(self.messaging, self.connection_capacity)
+        # One socket: the first address the host names (websockets serves one listening socket).
+        self.messaging_port = await endpoint.start(self._listen(self.config.messaging_port, problems)[0],
+                                                   self.ssl_context)
         if ready is not None:
             ready()
         try:
@@ -180,6 +194,11 @@ class Sandbox:
             await endpoint.stop()
             await self._http.close_all_connections()
             self.state.close()
+
+    def _listen(self, port: int, problems: descriptors.ProblemLog) -> list[socket.socket]:
+        """Listening sockets for the host that refuse with 503, rather than spin, when descriptors run out."""
+        return [descriptors.SheddingSocket.wrap(bound, problems, "sandbox out of file descriptors: raise ulimit -n")
+                for bound in tornado.netutil.bind_sockets(port, self.config.host)]
 
     def _open_chat_logs(self) -> None:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))

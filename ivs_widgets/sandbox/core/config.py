@@ -42,9 +42,9 @@ class SandboxConfig:
     token_lifetime_seconds: float = c.DEFAULT_TOKEN_LIFETIME_SECONDS
     quota_rooms: int = c.QUOTA_ROOMS
     quota_logging_configurations: int = c.QUOTA_LOGGING_CONFIGURATIONS
-    #: Requests per second allowed for the control-plane operations that reach live chat.
-    quota_tps: dict[str, int] = field(default_factory=lambda: {
-        "DeleteMessage": c.QUOTA_TPS_DELETE_MESSAGE,
-        "DisconnectUser": c.QUOTA_TPS_DISCONNECT_USER,
-        "SendEvent": c.QUOTA_TPS_SEND_EVENT,
-    })
+    #: Concurrent chat connections across all rooms (``ivs-sandbox --max-connections``).
+    max_connections: int = c.QUOTA_CONCURRENT_CONNECTIONS
+    #: Requests per second allowed per control-plane operation (an operation left out is not limited).
+    quota_tps: dict[str, int] = field(default_factory=lambda: dict(c.QUOTA_TPS))
+    #: False turns every rate quota off (``ivs-sandbox --no-rate-quotas``): for load generators only.
+    rate_quotas: bool = True

@@ -17,7 +17,7 @@ from ivs_widgets.protocol import facts as c
 from ivs_widgets.protocol import formats
 from ivs_widgets.sandbox.core import errors, tokens
 from ivs_widgets.sandbox.core.config import SandboxConfig
-from ivs_widgets.sandbox.core.ratelimit import RateWindow
+from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.state import LOGGING_CONFIGURATION, ROOM, Resource, State
 from ivs_widgets.sandbox.core.validation import service_model
 
@@ -59,11 +59,21 @@ _ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "upd
 
 
 class ControlPlane:
-    def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None) -> None:
+    def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None,
+                 quotas: RateQuotas | None = None) -> None:
         self.state = state
         self.config = config
         self.live: LiveChat = live or NoLiveChat()
-        self._windows = {op: RateWindow(limit) for op, limit in config.quota_tps.items()}
+        self.quotas = quotas or RateQuotas(config)
+
+    def call(self, operation: str, p: Params) -> Params:
+        """Run ``operation`` as the API does: its rate quota first (ThrottlingException, 429, which
+        botocore's retry handlers retry), then the operation itself."""
+        if not self.quotas.allow(operation):
+            resource = p.get("roomIdentifier") or p.get("identifier") or p.get("resourceArn") or self.config.account_id
+            raise errors.throttled(formats.arn_resource_id(resource), self.quotas.limit(operation) or 0, operation)
+        result: Params = getattr(self, operation)(p)
+        return result
 
     # -- helpers -----------------------------------------------------------------------------
     def _arn(self, kind: str, resource_id: str) -> str:
@@ -84,11 +94,6 @@ class ControlPlane:
     def _check_logging_identifiers(self, identifiers: list[str] | None) -> None:
         for identifier in identifiers or []:
             self._logging_configuration(identifier)
-
-    def _throttle(self, operation: str, room_arn: str) -> None:
-        window = self._windows.get(operation)
-        if window is not None and not window.allow():
-            raise errors.throttled(formats.arn_resource_id(room_arn), window.limit, operation)
 
     # -- rooms -------------------------------------------------------------------------------
     def CreateRoom(self, p: Params) -> Params:
@@ -220,17 +225,14 @@ class ControlPlane:
 
     def SendEvent(self, p: Params) -> Params:
         room = self.room(p["roomIdentifier"])
-        self._throttle("SendEvent", room["arn"])
         return {"id": self.live.send_event(room["arn"], p["eventName"], p.get("attributes"))}
 
     def DeleteMessage(self, p: Params) -> Params:
         room = self.room(p["roomIdentifier"])
-        self._throttle("DeleteMessage", room["arn"])
         return {"id": self.live.delete_message(room["arn"], p["id"], p.get("reason"))}
 
     def DisconnectUser(self, p: Params) -> Params:
         room = self.room(p["roomIdentifier"])
-        self._throttle("DisconnectUser", room["arn"])
         self.live.disconnect_user(room["arn"], p["userId"], p.get("reason"))
         return {}
 

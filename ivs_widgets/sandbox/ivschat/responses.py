@@ -49,7 +49,7 @@ class OperationHandler(JsonApiHandler):
                 params["tagKeys"] = [_utf8(k, "tagKeys") for k in self.request.query_arguments.get("tagKeys", [])]
         op = validation.operation(name)
         validation.validate(op.input_shape, params)
-        result = getattr(self.control, name)(validation.modeled(op.input_shape, params))
+        result = self.control.call(name, validation.modeled(op.input_shape, params))
         return op.http.get("responseCode", 200), result
 
 

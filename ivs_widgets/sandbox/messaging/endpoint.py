@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 from http import HTTPStatus
@@ -28,16 +29,22 @@ MAX_WIRE_BYTES = 1024 * 1024
 
 
 class MessagingEndpoint:
-    """Accepts WebSocket connections for a :class:`MessagingService`. Runs on the sandbox's loop."""
+    """Accepts WebSocket connections for a :class:`MessagingService`. Runs on the sandbox's loop.
 
-    def __init__(self, service: MessagingService) -> None:
+    ``capacity`` is how many chat connections the process's descriptors allow; the account quota
+    (``config.max_connections``) may be lower. Past either, a handshake is refused at once, with the
+    reason, before its token is looked at (so the token can still be used once there is room).
+    """
+
+    def __init__(self, service: MessagingService, capacity: int) -> None:
         self.service = service
+        self.capacity = capacity
         self._server: Server | None = None
 
-    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
-        """Listen; returns the port."""
+    async def start(self, listening: socket.socket, ssl_context: ssl.SSLContext | None = None) -> int:
+        """Serve on ``listening`` (bound and listening); returns its port."""
         self.service.bind(asyncio.get_running_loop())
-        self._server = await serve(self._serve_connection, host, port, ssl=ssl_context,
+        self._server = await serve(self._serve_connection, sock=listening, ssl=ssl_context,
                                    process_request=self._authorize, select_subprotocol=_echo_token,
                                    max_size=MAX_WIRE_BYTES, max_queue=64, compression=None,
                                    create_connection=self.service.fanout.connection_class,
@@ -54,7 +61,18 @@ class MessagingEndpoint:
 
     # -- handshake ---------------------------------------------------------------------------
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse bad, reused or expired tokens and deleted rooms before the upgrade."""
+        """Refuse bad, reused or expired tokens and deleted rooms before the upgrade, and any handshake
+        past the descriptor capacity or the account's connection quota."""
+        open_now = self.service.connection_count
+        if open_now >= self.capacity:
+            return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE,
+                                f"sandbox at its connection limit ({self.capacity}): raise ulimit -n "
+                                "(open files) and restart the sandbox for more")
+        quota = self.service.config.max_connections
+        if open_now >= quota:
+            return self._refuse(connection, HTTPStatus.TOO_MANY_REQUESTS,
+                                f"account quota reached: at most {quota} concurrent chat connections "
+                                "(ivs-sandbox --max-connections)")
         offered = _offered_subprotocols(request.headers)
         if len(offered) != 1:
             return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "a chat token is required as the only "

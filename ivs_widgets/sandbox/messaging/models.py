@@ -20,6 +20,7 @@ from ivs_widgets.protocol import formats, frames, rules
 from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
 from ivs_widgets.sandbox.core import tokens
 from ivs_widgets.sandbox.core.config import SandboxConfig
+from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.ratelimit import RateWindow
 from ivs_widgets.sandbox.core.state import ROOM, State
 from ivs_widgets.sandbox.messaging.activity import Activity
@@ -46,9 +47,10 @@ class MessagingService:
     (the control plane's ``LiveChat``, the workshop's ``LiveRooms``) may be called from any thread
     and move their socket work onto that loop."""
 
-    def __init__(self, state: State, config: SandboxConfig) -> None:
+    def __init__(self, state: State, config: SandboxConfig, quotas: RateQuotas | None = None) -> None:
         self.state = state
         self.config = config
+        self.quotas = quotas or RateQuotas(config)
         self.review = ReviewHandlers()
         #: Message rates and recent denials per room, for the presenter's dashboard.
         self.activity = Activity()
@@ -59,6 +61,8 @@ class MessagingService:
         self._rates: dict[str, RateWindow] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Chat connections open across every room (the account quota and the descriptor limit count them).
+        self.connection_count = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop the endpoint serves on; socket work from other threads is moved onto it."""
@@ -81,12 +85,14 @@ class MessagingService:
     # -- membership (the endpoint calls these) ----------------------------------------------------
     def join(self, connection: ServerConnection) -> None:
         self._rooms.setdefault(claims_of(connection).room_arn, set()).add(connection)
+        self.connection_count += 1
 
     def leave(self, connection: ServerConnection) -> None:
         room_arn = claims_of(connection).room_arn
         room = self._rooms.get(room_arn)
-        if room is not None:
+        if room is not None and connection in room:
             room.discard(connection)
+            self.connection_count -= 1
             if not room:
                 self._rooms.pop(room_arn, None)
 
@@ -130,6 +136,9 @@ class MessagingService:
         if isinstance(request, frames.SendMessageRequest):
             await self._send_message(connection, claims, room, request)
         elif isinstance(request, frames.DeleteMessageRequest):
+            if not self.quotas.allow("DeleteMessage"):  # one window with the DeleteMessage API
+                raise frames.FrameError(f"rate exceeded: DeleteMessage allows {self.quotas.limit('DeleteMessage')} "
+                                        "requests per second (API and DELETE_MESSAGE together)", 429)
             self.delete_message(claims.room_arn, request.id, request.reason, request.request_id)
         else:
             self.disconnect_user(claims.room_arn, request.user_id, request.reason, request.request_id)
