@@ -124,7 +124,7 @@ class Backend(OwnsSandbox):
         of its own, so a Firehose configuration cannot be read back here on AWS.
         """
         arns = ([logging_configuration_arn] if logging_configuration_arn
-                else self.client.get_room(identifier=room_arn)["loggingConfigurationIdentifiers"])
+                else self.client.get_room(identifier=room_arn).get("loggingConfigurationIdentifiers", []))
         for arn in arns:
             destination = self.client.get_logging_configuration(identifier=arn)["destinationConfiguration"]
             if self.sandbox is not None and self.sandbox.chat_logs is not None and self.sandbox.data_dir:

@@ -45,6 +45,7 @@ def test_create_room_applies_the_service_defaults(ivschat: Any) -> None:
     assert room["maximumMessageRatePerSecond"] == c.DEFAULT_MAXIMUM_MESSAGE_RATE_PER_SECOND == 10
     assert room["tags"] == {}
     assert "messageReviewHandler" not in room
+    assert "loggingConfigurationIdentifiers" not in room
     assert isinstance(room["createTime"], datetime) and room["createTime"].tzinfo is not None
     assert room["createTime"] == room["updateTime"]
     assert before <= room["createTime"] <= datetime.now(UTC)
@@ -227,10 +228,23 @@ def test_tagging_does_not_reorder_list_rooms(ivschat: Any) -> None:
 
 
 def test_list_rooms_summaries_have_the_summary_fields(ivschat: Any) -> None:
-    room = ivschat.create_room(name="summary", messageReviewHandler={"uri": LAMBDA}, tags={"a": "b"})
+    config = ivschat.create_logging_configuration(destinationConfiguration=S3)
+    room = ivschat.create_room(name="summary", messageReviewHandler={"uri": LAMBDA}, tags={"a": "b"},
+                               loggingConfigurationIdentifiers=[config["arn"]])
     (summary,) = ivschat.list_rooms()["rooms"]
     assert summary == {key: room[key] for key in ("arn", "id", "name", "messageReviewHandler", "createTime",
                                                    "updateTime", "tags", "loggingConfigurationIdentifiers")}
+
+
+def test_a_room_without_logging_omits_the_member_everywhere(ivschat: Any) -> None:
+    """As real CreateRoom outputs do: code written against AWS reads it with ``.get``, and so must ours."""
+    config = ivschat.create_logging_configuration(destinationConfiguration=S3)
+    room = ivschat.create_room(loggingConfigurationIdentifiers=[config["arn"]])
+    detached = ivschat.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[])
+    listed = ivschat.list_rooms()["rooms"]
+    answers = [ivschat.create_room(), detached, ivschat.get_room(identifier=room["arn"]), *listed]
+    assert len(listed) == 1
+    assert ["loggingConfigurationIdentifiers" in answer for answer in answers] == [False] * 4
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3, 7])

@@ -49,9 +49,15 @@ class NoLiveChat:
         return None
 
 
+#: Members the service leaves out of an answer when they are empty (real CreateRoom outputs omit them).
+_OMITTED_WHEN_EMPTY = frozenset({"loggingConfigurationIdentifiers"})
+
+
 def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
-    """The API view of a stored resource: internal keys dropped, optionally only ``keys``."""
-    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)}
+    """The API view of a stored resource: internal keys and empty omitted members dropped, optionally
+    only ``keys``."""
+    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)
+            and not (k in _OMITTED_WHEN_EMPTY and not v)}
 
 
 _ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "updateTime", "tags",
@@ -147,7 +153,7 @@ class ControlPlane:
             and ("messageReviewHandlerUri" not in p
                  or r.get("messageReviewHandler", {}).get("uri") == p["messageReviewHandlerUri"])
             and ("loggingConfigurationIdentifier" not in p
-                 or p["loggingConfigurationIdentifier"] in r["loggingConfigurationIdentifiers"])
+                 or p["loggingConfigurationIdentifier"] in r.get("loggingConfigurationIdentifiers", []))
         ]
         page, next_token = _paginate(rooms, p)
         return {"rooms": [public(r, _ROOM_SUMMARY) for r in page], **next_token}
@@ -182,7 +188,7 @@ class ControlPlane:
 
     def DeleteLoggingConfiguration(self, p: Params) -> Params:
         config = self._logging_configuration(p["identifier"])
-        users = [r["id"] for r in self.state.all(ROOM) if config["arn"] in r["loggingConfigurationIdentifiers"]]
+        users = [r["id"] for r in self.state.all(ROOM) if config["arn"] in r.get("loggingConfigurationIdentifiers", [])]
         if users:
             raise errors.conflict(config["id"], "Logging configuration is still used by room(s): "
                                   + ", ".join(users))
