@@ -162,11 +162,24 @@ def test_update_room_changes_only_supplied_fields(ivschat: Any) -> None:
     assert ivschat.get_room(identifier=room["arn"])["name"] == "after"
 
 
-def test_update_room_with_empty_handler_uri_detaches_the_handler(ivschat: Any) -> None:
+def test_update_room_with_empty_handler_uri_detaches_the_lambda_and_keeps_the_handler(ivschat: Any) -> None:
+    """What the Terraform provider's TestAccIVSChatRoom_update_remove_messageReviewHandler_uri expects."""
     room = ivschat.create_room(messageReviewHandler={"uri": LAMBDA, "fallbackResult": "DENY"})
     updated = ivschat.update_room(identifier=room["arn"], messageReviewHandler={"uri": ""})
-    assert "messageReviewHandler" not in updated
-    assert "messageReviewHandler" not in ivschat.get_room(identifier=room["arn"])
+    detached = {"uri": "", "fallbackResult": "ALLOW"}
+    assert updated["messageReviewHandler"] == detached
+    assert ivschat.get_room(identifier=room["arn"])["messageReviewHandler"] == detached
+    assert ivschat.list_rooms()["rooms"][0]["messageReviewHandler"] == detached
+    assert _arns(ivschat, messageReviewHandlerUri=LAMBDA) == []
+
+
+@pytest.mark.parametrize("handler", [{"uri": ""}, {"uri": "", "fallbackResult": "DENY"}, {"fallbackResult": "DENY"}],
+                         ids=["empty-uri", "empty-uri-deny", "fallback-only"])
+def test_create_room_keeps_a_handler_without_a_lambda(ivschat: Any, handler: dict[str, str]) -> None:
+    room = ivschat.create_room(messageReviewHandler=handler)
+    kept = {**handler, "fallbackResult": handler.get("fallbackResult", "ALLOW")}
+    assert room["messageReviewHandler"] == kept
+    assert ivschat.get_room(identifier=room["arn"])["messageReviewHandler"] == kept
     assert _arns(ivschat, messageReviewHandlerUri=LAMBDA) == []
 
 

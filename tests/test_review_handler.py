@@ -62,6 +62,20 @@ async def test_handler_cannot_change_the_message_by_editing_its_event(sandbox: S
             assert message["Sender"]["Attributes"] == {"displayName": "Alice"}
 
 
+@pytest.mark.parametrize("detach", ["update", "create"])
+async def test_a_handler_without_a_lambda_invokes_nothing(sandbox: Sandbox, ivschat: Any, detach: str) -> None:
+    """``uri: ""`` keeps the handler in the room's description, and even a DENY fallback denies nothing."""
+    calls: list[dict[str, Any]] = []
+    sandbox.register_lambda(LAMBDA, lambda event: calls.append(event) or {"ReviewResult": "DENY"})
+    arn = _room(ivschat, "DENY") if detach == "update" else _room(ivschat, "DENY", uri="")
+    if detach == "update":
+        ivschat.update_room(identifier=arn, messageReviewHandler={"uri": "", "fallbackResult": "DENY"})
+    async with await join(sandbox, arn, "alice") as alice:
+        await say(alice, "unreviewed")
+        assert (await next_of(alice, "MESSAGE"))["Content"] == "unreviewed"
+    assert calls == []
+
+
 async def test_allow_delivers_the_original_message(sandbox: Sandbox, ivschat: Any) -> None:
     sandbox.register_lambda(LAMBDA, lambda event: {"ReviewResult": "ALLOW"})
     arn = _room(ivschat)

@@ -112,9 +112,8 @@ class ControlPlane:
             "tags": p.get("tags", {}),
             "loggingConfigurationIdentifiers": p.get("loggingConfigurationIdentifiers", []),
         }
-        handler = _review_handler(p.get("messageReviewHandler"))
-        if handler:
-            room["messageReviewHandler"] = handler
+        if "messageReviewHandler" in p:
+            room["messageReviewHandler"] = _review_handler(p["messageReviewHandler"])
         self.state.put(ROOM, room)
         return public(room)
 
@@ -129,11 +128,7 @@ class ControlPlane:
             if key in p:
                 room[key] = p[key]
         if "messageReviewHandler" in p:
-            handler = _review_handler(p["messageReviewHandler"])
-            if handler:
-                room["messageReviewHandler"] = handler
-            else:
-                room.pop("messageReviewHandler", None)
+            room["messageReviewHandler"] = _review_handler(p["messageReviewHandler"])
         room["updateTime"] = formats.iso_millis(formats.now())
         self.state.put(ROOM, room)
         return public(room)
@@ -268,11 +263,10 @@ class ControlPlane:
         return {}
 
 
-def _review_handler(handler: Params | None) -> Params | None:
-    """The stored handler with its default fallback; None when absent or detached (``uri: ""``)."""
-    if not handler or not handler.get("uri"):
-        return None
-    return {"uri": handler["uri"], "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
+def _review_handler(handler: Params) -> Params:
+    """The handler as sent, with the default fallback. A ``uri`` of ``""`` detaches the Lambda but the
+    handler stays, as GetRoom shows it on AWS (the Terraform provider's acceptance tests rely on it)."""
+    return {**handler, "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
 
 
 def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]:

@@ -147,8 +147,8 @@ class MessagingService:
             raise frames.FrameError(f"rate limit exceeded: the room allows "
                                     f"{room['maximumMessageRatePerSecond']} messages per second", 429)
         message_id = formats.new_id()
-        handler = room.get("messageReviewHandler")
-        if handler:
+        handler = room.get("messageReviewHandler", {})
+        if handler.get("uri"):  # "" (or no uri): the room has a handler that invokes nothing
             verdict = await self.review.review(handler, {
                 "Content": content, "MessageId": message_id, "RoomArn": room["arn"], "Attributes": attributes or {},
                 "Sender": {"Attributes": claims.attributes, "UserId": claims.user_id,
