@@ -11,7 +11,7 @@ import http.client
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
@@ -288,3 +288,21 @@ def test_raw_signed_requests_work(sandbox: Sandbox, room: dict[str, Any]) -> Non
     assert (status, raw) == (204, b"")
     status, _, raw = _send(sandbox, "POST", "/ListRooms", b"", content_type=None)
     assert status == 200 and json.loads(raw) == {"rooms": []}
+
+
+def test_operations_whose_output_has_no_members_answer_an_empty_body(sandbox: Sandbox, ivschat: Any,
+                                                                     room: dict[str, Any]) -> None:
+    """AWS documents DisconnectUser as HTTP 200 with an empty body: a raw client must not get ``{}``."""
+    arn = quote(room["arn"], safe="")
+    answers = {
+        "DisconnectUser": _send(sandbox, "POST", "/DisconnectUser",
+                                json.dumps({"roomIdentifier": room["arn"], "userId": "u"}).encode()),
+        "TagResource": _send(sandbox, "POST", f"/tags/{arn}", json.dumps({"tags": {"a": "b"}}).encode()),
+        "UntagResource": _send(sandbox, "DELETE", f"/tags/{arn}?tagKeys=a", b""),
+    }
+    model = ivschat.meta.service_model
+    for name, (status, headers, raw) in answers.items():
+        assert model.operation_model(name).output_shape.members == {}, name
+        assert (status, raw) == (200, b""), name
+        assert headers["x-amzn-RequestId"]
+    assert ivschat.list_tags_for_resource(resourceArn=room["arn"])["tags"] == {}

@@ -83,7 +83,7 @@ class JsonApiHandler(tornado.web.RequestHandler):
             status, result = 500, {"__type": "InternalServerException", "message": "Internal server error"}
             self.set_header("x-amzn-ErrorType", "InternalServerException")
         self.set_status(status)
-        if status == 204:
+        if result is None:  # 204, or an operation whose answer has no members
             self.finish()
         elif isinstance(result, bytes):  # a file (the workshop's certificate)
             self.finish(result)
