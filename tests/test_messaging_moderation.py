@@ -136,7 +136,7 @@ async def test_delete_room_closes_its_connections_cleanly(sandbox: Sandbox, ivsc
 
 # -- session expiry --------------------------------------------------------------------------
 async def test_session_expiry_sends_error_401_then_closes_cleanly(sandbox: Sandbox, room: dict[str, Any]) -> None:
-    async with await join(sandbox, room["arn"], "brief", session_seconds=1) as brief, \
+    async with await join(sandbox, room["arn"], "brief", session_seconds=2) as brief, \
             await join(sandbox, room["arn"], "long") as long:
         error = await next_of(brief, "ERROR")
         assert (error["ErrorCode"], error["RequestId"]) == (401, "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from typing import Any, Protocol
 
@@ -204,14 +205,17 @@ class ControlPlane:
     def mint_token(self, room_arn: str, user_id: str, capabilities: list[str] | tuple[str, ...] = (),
                    attributes: dict[str, str] | None = None, *, session_seconds: float,
                    token_seconds: float | None = None) -> Params:
-        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions."""
+        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions.
+
+        The service states both expiry times in whole seconds (a real 2024 answer: ``…:35.000Z``). They
+        are cut down to the second, and the token carries the stated times, so it expires exactly then.
+        """
         issued = time.time()
+        lifetime = self.config.token_lifetime_seconds if token_seconds is None else token_seconds
         claims = tokens.TokenClaims(
             room_arn=room_arn, user_id=user_id, capabilities=tuple(dict.fromkeys(capabilities)),
             attributes=dict(attributes or {}), issued_at=issued,
-            token_expires_at=issued + (self.config.token_lifetime_seconds if token_seconds is None
-                                       else token_seconds),
-            session_expires_at=issued + session_seconds,
+            token_expires_at=math.floor(issued + lifetime), session_expires_at=math.floor(issued + session_seconds),
         )
         return {
             "token": tokens.mint(claims, self.state.token_secret),
