@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from wsutil import barrier, closed_with, join, next_frame, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
@@ -77,6 +78,37 @@ async def test_moderation_requests_accept_the_lowercase_keys_of_third_party_clie
         await send(mod, action="DISCONNECT_USER", requestId="k", userId="bob", reason="r")
         _assert_event(await next_frame(mod), "aws:DISCONNECT_USER", {"UserId": "bob", "Reason": "r"}, "k")
         assert await closed_with(bob) == 1000
+
+
+#: (WebSocket request, the API call that replicates it, the field both refuse)
+REFUSED_BY_BOTH = [
+    ({"Action": "DELETE_MESSAGE", "Id": "short"}, ("delete_message", {"id": "short"}), "Id"),
+    ({"Action": "DELETE_MESSAGE", "Id": "AbCdEf-hIjK_"}, ("delete_message", {"id": "AbCdEf-hIjK_"}), "Id"),
+    ({"Action": "DELETE_MESSAGE", "Id": "AbCdEfGhIjKl", "Reason": "r" * 300},
+     ("delete_message", {"id": "AbCdEfGhIjKl", "reason": "r" * 300}), "Reason"),
+    ({"Action": "DISCONNECT_USER", "UserId": "u" * 200}, ("disconnect_user", {"userId": "u" * 200}), "UserId"),
+    ({"Action": "DISCONNECT_USER", "UserId": "bob", "Reason": "r" * 300},
+     ("disconnect_user", {"userId": "bob", "reason": "r" * 300}), "Reason"),
+]
+
+
+@pytest.mark.parametrize(("request_fields", "api_call", "field"), REFUSED_BY_BOTH,
+                         ids=["short-id", "id-pattern", "long-delete-reason", "long-user-id", "long-kick-reason"])
+async def test_moderation_values_the_api_refuses_are_refused_to_the_requester_only(
+        sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request_fields: dict[str, str],
+        api_call: tuple[str, dict[str, str]], field: str) -> None:
+    method, members = api_call
+    unchecked = sandbox.client(config=Config(parameter_validation=False))  # boto3 itself refuses a short id
+    with pytest.raises(unchecked.exceptions.ValidationException):
+        await asyncio.to_thread(getattr(unchecked, method), roomIdentifier=room["arn"], **members)
+    async with await join(sandbox, room["arn"], "mod", MODERATOR) as mod, \
+            await join(sandbox, room["arn"], "bob") as bob:
+        await send(mod, RequestId="bad", **request_fields)
+        error = await next_of(mod, "ERROR")
+        assert (error["ErrorCode"], error["RequestId"]) == (400, "bad")
+        assert f"at '{field}'" in error["ErrorMessage"]
+        assert "u" * 200 not in error["ErrorMessage"]  # a user id is sensitive: never echoed
+        await barrier(ivschat, room["arn"], mod, bob)  # nothing was announced, bob is still connected
 
 
 async def test_disconnect_user_needs_the_capability(sandbox: Sandbox, ivschat: Any, room: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ivs_widgets.protocol import formats, frames, rules
 from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
-from ivs_widgets.sandbox.core import tokens
+from ivs_widgets.sandbox.core import tokens, validation
 from ivs_widgets.sandbox.core.config import SandboxConfig
 from ivs_widgets.sandbox.core.ratelimit import RateWindow
 from ivs_widgets.sandbox.core.state import ROOM, State
@@ -127,6 +127,9 @@ class MessagingService:
             raise frames.FrameError("chat room not found", 404)
         if not claims.can(request.action):
             raise frames.FrameError(f"connection does not have the {request.action} capability", 403)
+        problem = _field_problem(request)
+        if problem:
+            raise frames.FrameError(problem, 400)
         if isinstance(request, frames.SendMessageRequest):
             await self._send_message(connection, claims, room, request)
         elif isinstance(request, frames.DeleteMessageRequest):
@@ -234,6 +237,24 @@ class MessagingService:
                 "userId": claims.user_id, "displayName": claims.attributes.get("displayName", ""), "connections": 0})
             user["connections"] += 1
         return sorted(found.values(), key=lambda user: user["userId"])
+
+
+def _field_problem(request: frames.Request) -> str | None:
+    """DELETE_MESSAGE and DISCONNECT_USER do what the API operations of the same name do, so the
+    values the API refuses (a message id that is not one, an over-long user id or reason) are refused
+    here too, by the model's rules."""
+    if isinstance(request, frames.DeleteMessageRequest):
+        checks = [("DeleteMessage", "id", "Id", request.id), ("DeleteMessage", "reason", "Reason", request.reason)]
+    elif isinstance(request, frames.DisconnectUserRequest):
+        checks = [("DisconnectUser", "userId", "UserId", request.user_id),
+                  ("DisconnectUser", "reason", "Reason", request.reason)]
+    else:
+        return None
+    for operation, member, field, value in checks:
+        problem = None if value is None else validation.member_problem(operation, member, value, field)
+        if problem:
+            return problem
+    return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
