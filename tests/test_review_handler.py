@@ -87,13 +87,25 @@ async def test_allow_delivers_the_original_message(sandbox: Sandbox, ivschat: An
             assert message["RequestId"] == "r1"
 
 
-async def test_deny_answers_406_to_the_sender_and_delivers_nothing(sandbox: Sandbox, ivschat: Any) -> None:
-    sandbox.register_lambda(LAMBDA, lambda event: {"ReviewResult": "DENY"})
-    arn = _room(ivschat)
+@pytest.mark.parametrize("answer", ["DENY", "raise"], ids=["verdict", "deny-fallback"])
+async def test_deny_answers_406_to_the_sender_and_delivers_nothing(sandbox: Sandbox, ivschat: Any,
+                                                                   answer: str) -> None:
+    """The ERROR's Id is the MessageId the handler saw: the messaging API's errors name the failed
+    operation by the id IVS had already given it."""
+    seen: list[str] = []
+
+    def review(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["MessageId"])
+        if answer == "raise":
+            raise RuntimeError("the Lambda failed")
+        return {"ReviewResult": "DENY"}
+
+    sandbox.register_lambda(LAMBDA, review)
+    arn = _room(ivschat, "DENY")
     async with await join(sandbox, arn, "alice") as alice, await join(sandbox, arn, "bob") as bob:
         await say(alice, "bad words", "r1")
         error = await next_of(alice, "ERROR")
-        assert (error["ErrorCode"], error["RequestId"]) == (406, "r1")
+        assert (error["ErrorCode"], error["RequestId"], error["Id"]) == (406, "r1", seen[0])
         await barrier(ivschat, arn, alice, bob)
 
 

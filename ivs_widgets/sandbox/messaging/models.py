@@ -158,7 +158,10 @@ class MessagingService:
                            "Ip": _peer_ip(connection)},
             }, limit)
             if not verdict.allowed:
-                raise frames.FrameError("message was denied by the message review handler", 406)
+                # The ERROR carries the id the handler saw (never delivered, so no client has seen it).
+                self.error(connection, 406, "message was denied by the message review handler", request.request_id,
+                           error_id=message_id)
+                return
             content, attributes = verdict.content or content, verdict.attributes if verdict.attributes is not None \
                 else attributes
         self._deliver(room["arn"], frames.ChatMessage(
@@ -181,12 +184,17 @@ class MessagingService:
             except Exception:  # a failing log sink or dashboard never blocks chat
                 log.exception("chat listener failed")
 
-    def error(self, connection: ServerConnection, code: int, message: str, request_id: str) -> None:
-        """An ERROR frame to one connection, written at once (a close may follow)."""
+    def error(self, connection: ServerConnection, code: int, message: str, request_id: str,
+              error_id: str | None = None) -> None:
+        """An ERROR frame to one connection, written at once (a close may follow).
+
+        Its ``Id`` names the failed operation: ``error_id`` when IVS had already given it one (the
+        documented case is a message the review handler denied), else a fresh id.
+        """
         claims = claims_of(connection)
         self.activity.error("message", code, message, claims.room_arn, claims.user_id)
         self.fanout.send_now(connection, frames.dumps(frames.ChatErrorFrame(
-            id=formats.new_id(), error_code=code, error_message=message, request_id=request_id)))
+            id=error_id or formats.new_id(), error_code=code, error_message=message, request_id=request_id)))
 
     def send_event(self, room_arn: str, event_name: str, attributes: dict[str, str] | None,
                    request_id: str = "") -> str:
