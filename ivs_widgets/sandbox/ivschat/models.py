@@ -76,13 +76,24 @@ class ControlPlane:
     def _arn(self, kind: str, resource_id: str) -> str:
         return formats.arn(self.config.region, self.config.account_id, kind, resource_id)
 
+    def _own(self, resource_arn: str) -> None:
+        """Refuse an ARN of another account or region as AWS does: IAM denies access to a resource
+        that is not the caller's before the service looks for it (403, where a missing one is 404)."""
+        region, account = resource_arn.split(":")[3:5]  # the ARN's shape is already validated
+        if (account, region) != (self.config.account_id, self.config.region):
+            raise errors.access_denied("AccessDeniedException", (
+                f"Access denied to {resource_arn}: it belongs to account {account} in {region}, and these "
+                f"credentials are account {self.config.account_id}'s in {self.config.region}"))
+
     def room(self, identifier: str) -> Resource:
+        self._own(identifier)
         room = self.state.get(ROOM, identifier)
         if room is None:
             raise errors.not_found(formats.arn_resource_id(identifier), "Room")
         return room
 
     def _logging_configuration(self, identifier: str) -> Resource:
+        self._own(identifier)
         config = self.state.get(LOGGING_CONFIGURATION, identifier)
         if config is None:
             raise errors.not_found(formats.arn_resource_id(identifier), "Logging configuration")
@@ -241,6 +252,7 @@ class ControlPlane:
 
     # -- tags --------------------------------------------------------------------------------
     def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
+        self._own(resource_arn)
         found = self.state.find(resource_arn)
         if found is None:
             raise errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
