@@ -2,7 +2,8 @@
 
 A notebook's first cell is ``backend = ivs_widgets.backend.connect()``; everything after it is the
 same for both. ``IVS_BACKEND=aws`` (or ``connect("aws")``) uses the standard AWS configuration
-(region, credentials, profiles) exactly as boto3 and the AWS CLI do.
+(region, credentials, profiles) exactly as boto3 and the AWS CLI do, and ``IVS_CHAT_MESSAGING_URL``
+when set (``ivs-sandbox`` exports it) instead of the region's messaging endpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
-from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT
+from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, MESSAGING_URL_VARIABLE
 
 if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
     from ivs_widgets.sandbox import Sandbox
@@ -173,7 +174,14 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
     if kind == AWS:
         import boto3
 
-        client = boto3.client("ivschat", region_name=region)
+        # A fresh session reads the configuration now (boto3's default one keeps what it read first).
+        client = boto3.session.Session().client("ivschat", region_name=region)
         resolved = client.meta.region_name
-        return Backend(AWS, resolved, client, AWS_MESSAGING_ENDPOINT.format(region=resolved))
+        # The standard settings move the control plane (AWS_ENDPOINT_URL_IVSCHAT) and its trust
+        # (AWS_CA_BUNDLE); the messaging endpoint follows with the same trust, so a sandbox in another
+        # process, configured by its printed exports, is reached exactly as AWS is.
+        messaging = os.environ.get(MESSAGING_URL_VARIABLE) or AWS_MESSAGING_ENDPOINT.format(region=resolved)
+        ca_bundle = os.environ.get("AWS_CA_BUNDLE")
+        trust = ssl_module.create_default_context(cafile=ca_bundle) if ca_bundle else None
+        return Backend(AWS, resolved, client, messaging, ssl=trust)
     raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")
