@@ -2,7 +2,8 @@
 
 A notebook's first cell is ``backend = ivs_widgets.backend.connect()``; everything after it is the
 same for both. ``IVS_BACKEND=aws`` (or ``connect("aws")``) uses the standard AWS configuration
-(region, credentials, profiles) exactly as boto3 and the AWS CLI do.
+(region, credentials, profiles) exactly as boto3 and the AWS CLI do, and ``IVS_CHAT_MESSAGING_URL``
+when set (``ivs-sandbox`` exports it) instead of the region's messaging endpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
-from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, CLIENT_MAX_ATTEMPTS
+from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, CLIENT_MAX_ATTEMPTS, MESSAGING_URL_VARIABLE
 
 if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
     from ivs_widgets.sandbox import Sandbox
@@ -151,7 +152,7 @@ class Backend(OwnsSandbox):
         of its own, so a Firehose configuration cannot be read back here on AWS.
         """
         arns = ([logging_configuration_arn] if logging_configuration_arn
-                else self.client.get_room(identifier=room_arn)["loggingConfigurationIdentifiers"])
+                else self.client.get_room(identifier=room_arn).get("loggingConfigurationIdentifiers", []))
         for arn in arns:
             destination = self.client.get_logging_configuration(identifier=arn)["destinationConfiguration"]
             if self.sandbox is not None and self.sandbox.chat_logs is not None and self.sandbox.data_dir:
@@ -203,8 +204,16 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         import boto3
         from botocore.config import Config
 
-        client = boto3.client("ivschat", region_name=region,
-                              config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
+        # A fresh session reads the configuration now (boto3's default one keeps what it read first).
+        client = boto3.session.Session().client(
+            "ivschat", region_name=region,
+            config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
         resolved = client.meta.region_name
-        return Backend(AWS, resolved, client, AWS_MESSAGING_ENDPOINT.format(region=resolved))
+        # The standard settings move the control plane (AWS_ENDPOINT_URL_IVSCHAT) and its trust
+        # (AWS_CA_BUNDLE); the messaging endpoint follows with the same trust, so a sandbox in another
+        # process, configured by its printed exports, is reached exactly as AWS is.
+        messaging = os.environ.get(MESSAGING_URL_VARIABLE) or AWS_MESSAGING_ENDPOINT.format(region=resolved)
+        ca_bundle = os.environ.get("AWS_CA_BUNDLE")
+        trust = ssl_module.create_default_context(cafile=ca_bundle) if ca_bundle else None
+        return Backend(AWS, resolved, client, messaging, ssl=trust)
     raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")

@@ -192,7 +192,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
         if args.workshop else
-        "# Point boto3 and the AWS CLI at it from another shell (local stand-in credentials, not AWS's):",
+        '# Point boto3, the AWS CLI and connect("aws") at it from another shell (local stand-in credentials):',
         *(f"export {name}={shlex.quote(value)}" for name, value in sandbox.environment().items()),
         "",
     ]

@@ -30,7 +30,7 @@ from typing import Any
 from ivs_widgets.backend import SANDBOX, Backend, OwnsSandbox
 from ivs_widgets.chat.room import ChatRoom, ChatToken, TokenProvider
 from ivs_widgets.protocol.errors import IvsWidgetsError
-from ivs_widgets.protocol.facts import SANDBOX_REGION
+from ivs_widgets.protocol.facts import CLIENT_MAX_ATTEMPTS, SANDBOX_REGION
 from ivs_widgets.protocol.formats import fingerprint as certificate_fingerprint
 
 #: Requests to the sandbox give up after this many seconds (it is on the local network).
@@ -169,9 +169,11 @@ class Presenter(OwnsSandbox):
         self.sandbox = sandbox
         self._credentials = Credentials(access_key_id, secret_access_key)
         import boto3
+        from botocore.config import Config
 
         self.client = boto3.client("ivschat", endpoint_url=self.url, region_name=region, verify=ca_file or True,
-                                   aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+                                   aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                                   config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
 
     @classmethod
     def from_environment(cls) -> Presenter:

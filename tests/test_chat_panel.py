@@ -330,7 +330,7 @@ def test_not_allowed_in_words(make_panel: Callable[..., ChatPanel]) -> None:
 
 def test_session_expiry_shows_and_reconnects(make_panel: Callable[..., ChatPanel], sandbox: Sandbox,
                                              fast_room: dict[str, Any]) -> None:
-    lifetimes = itertools.chain([1.0], itertools.repeat(3600.0))
+    lifetimes = itertools.chain([2.0], itertools.repeat(3600.0))
 
     def short_first_session() -> ChatToken:
         return ChatToken.from_response(sandbox.control.mint_token(fast_room["arn"], "viewer", ALL,

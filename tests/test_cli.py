@@ -17,7 +17,11 @@ from sandbox_process import IVS_SANDBOX as SCRIPT
 from sandbox_process import START_TIMEOUT, Running
 from websockets.sync.client import connect
 
+from ivs_widgets.backend import AWS
+from ivs_widgets.backend import connect as connect_backend
+from ivs_widgets.chat import BackgroundChatRoom
 from ivs_widgets.protocol import frames
+from ivs_widgets.protocol.facts import MESSAGING_URL_VARIABLE
 
 #: The console script pip installed next to this interpreter (what a user types).
 IVS_SANDBOX = [SCRIPT]
@@ -78,6 +82,26 @@ def test_printed_exports_are_all_boto3_needs(start: Any, shell_env: Any, signum:
 
     assert sandbox.stop(signum) == 0
     assert "Traceback" not in sandbox.stderr()
+
+
+@pytest.mark.parametrize("mode", [[], ["--workshop"]], ids=["plain", "workshop-tls"])
+def test_printed_exports_take_the_kits_aws_path_to_the_sandbox(start: Any, shell_env: Any, mode: list[str]) -> None:
+    """``connect("aws")`` configured only by the exports: the code that runs on AWS, pointed elsewhere."""
+    sandbox = start("--port", "0", *mode)
+    assert sandbox.environment[MESSAGING_URL_VARIABLE] == sandbox.messaging_endpoint
+    shell_env(sandbox.environment)
+    with connect_backend("aws") as backend:
+        assert (backend.kind, backend.sandbox, backend.messaging_url) == (AWS, None, sandbox.messaging_endpoint)
+        room = backend.client.create_room(name="through-the-aws-path")
+        chat = BackgroundChatRoom(backend.messaging_url, backend.token_provider(room["arn"], "viewer", ["SEND_MESSAGE"]),
+                                  ssl=backend.ssl)
+        try:
+            chat.connect()
+            echo = chat.send_message("hello")
+        finally:
+            chat.close()
+    assert (echo.content, echo.sender.user_id) == ("hello", "viewer")
+    assert sandbox.stop() == 0
 
 
 def test_region_and_account_options_shape_the_arns(start: Any, shell_env: Any) -> None:

@@ -11,7 +11,7 @@ import http.client
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
@@ -169,6 +169,53 @@ def test_signature_can_be_switched_off() -> None:
         assert unsigned.get_room(identifier=room["arn"])["name"] == "open"
 
 
+#: Calls naming a resource by ARN, given (room ARN, logging configuration ARN).
+BY_ARN: dict[str, Callable[[Any, str, str], Any]] = {
+    "GetRoom": lambda ivschat, room, config: ivschat.get_room(identifier=room),
+    "UpdateRoom": lambda ivschat, room, config: ivschat.update_room(identifier=room, name="x"),
+    "DeleteRoom": lambda ivschat, room, config: ivschat.delete_room(identifier=room),
+    "CreateChatToken": lambda ivschat, room, config: ivschat.create_chat_token(roomIdentifier=room, userId="u"),
+    "SendEvent": lambda ivschat, room, config: ivschat.send_event(roomIdentifier=room, eventName="e"),
+    "DeleteMessage": lambda ivschat, room, config: ivschat.delete_message(roomIdentifier=room, id="AbCdEfGhIjKl"),
+    "DisconnectUser": lambda ivschat, room, config: ivschat.disconnect_user(roomIdentifier=room, userId="u"),
+    "CreateRoom": lambda ivschat, room, config: ivschat.create_room(loggingConfigurationIdentifiers=[config]),
+    "ListRooms": lambda ivschat, room, config: ivschat.list_rooms(loggingConfigurationIdentifier=config),
+    "GetLoggingConfiguration": lambda ivschat, room, config: ivschat.get_logging_configuration(identifier=config),
+    "UpdateLoggingConfiguration": lambda ivschat, room, config: ivschat.update_logging_configuration(
+        identifier=config, name="x"),
+    "DeleteLoggingConfiguration": lambda ivschat, room, config: ivschat.delete_logging_configuration(
+        identifier=config),
+    "TagResource": lambda ivschat, room, config: ivschat.tag_resource(resourceArn=room, tags={"a": "b"}),
+    "ListTagsForResource": lambda ivschat, room, config: ivschat.list_tags_for_resource(resourceArn=config),
+    "UntagResource": lambda ivschat, room, config: ivschat.untag_resource(resourceArn=room, tagKeys=["a"]),
+}
+
+
+@pytest.mark.parametrize("owner", ["account", "region"])
+@pytest.mark.parametrize("operation", BY_ARN)
+def test_another_accounts_or_regions_resource_is_access_denied(ivschat: Any, room: dict[str, Any], operation: str,
+                                                               owner: str) -> None:
+    """IAM refuses before the service looks: even the id of one of the sandbox's own resources is a 403
+    (never a 404, which would tell the caller what exists) under another account or region."""
+    config = ivschat.create_logging_configuration(destinationConfiguration={"s3": {"bucketName": "logs"}})
+    before = _resources(ivschat)
+    own = f":{c.SANDBOX_REGION}:{c.SANDBOX_ACCOUNT_ID}:"
+    other = f":{c.SANDBOX_REGION}:210987654321:" if owner == "account" else f":eu-west-1:{c.SANDBOX_ACCOUNT_ID}:"
+    with pytest.raises(ClientError) as excinfo:
+        BY_ARN[operation](ivschat, room["arn"].replace(own, other), config["arn"].replace(own, other))
+    response = excinfo.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException",
+                                                                                          403)
+    assert response["Error"]["Message"]
+    assert _resources(ivschat) == before  # nothing of the sandbox's own changed
+
+
+def _resources(ivschat: Any) -> list[dict[str, Any]]:
+    """Every room and logging configuration, with their tags."""
+    found = [*ivschat.list_rooms()["rooms"], *ivschat.list_logging_configurations()["loggingConfigurations"]]
+    return [{**item, "tags": ivschat.list_tags_for_resource(resourceArn=item["arn"])["tags"]} for item in found]
+
+
 # -- raw HTTP -------------------------------------------------------------------------------
 
 Answer = tuple[int, http.client.HTTPMessage, bytes]
@@ -288,3 +335,21 @@ def test_raw_signed_requests_work(sandbox: Sandbox, room: dict[str, Any]) -> Non
     assert (status, raw) == (204, b"")
     status, _, raw = _send(sandbox, "POST", "/ListRooms", b"", content_type=None)
     assert status == 200 and json.loads(raw) == {"rooms": []}
+
+
+def test_operations_whose_output_has_no_members_answer_an_empty_body(sandbox: Sandbox, ivschat: Any,
+                                                                     room: dict[str, Any]) -> None:
+    """AWS documents DisconnectUser as HTTP 200 with an empty body: a raw client must not get ``{}``."""
+    arn = quote(room["arn"], safe="")
+    answers = {
+        "DisconnectUser": _send(sandbox, "POST", "/DisconnectUser",
+                                json.dumps({"roomIdentifier": room["arn"], "userId": "u"}).encode()),
+        "TagResource": _send(sandbox, "POST", f"/tags/{arn}", json.dumps({"tags": {"a": "b"}}).encode()),
+        "UntagResource": _send(sandbox, "DELETE", f"/tags/{arn}?tagKeys=a", b""),
+    }
+    model = ivschat.meta.service_model
+    for name, (status, headers, raw) in answers.items():
+        assert model.operation_model(name).output_shape.members == {}, name
+        assert (status, raw) == (200, b""), name
+        assert headers["x-amzn-RequestId"] and headers["Content-Type"] == "application/json"
+    assert ivschat.list_tags_for_resource(resourceArn=room["arn"])["tags"] == {}

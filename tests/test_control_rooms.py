@@ -45,6 +45,7 @@ def test_create_room_applies_the_service_defaults(ivschat: Any) -> None:
     assert room["maximumMessageRatePerSecond"] == c.DEFAULT_MAXIMUM_MESSAGE_RATE_PER_SECOND == 10
     assert room["tags"] == {}
     assert "messageReviewHandler" not in room
+    assert "loggingConfigurationIdentifiers" not in room
     assert isinstance(room["createTime"], datetime) and room["createTime"].tzinfo is not None
     assert room["createTime"] == room["updateTime"]
     assert before <= room["createTime"] <= datetime.now(UTC)
@@ -161,11 +162,24 @@ def test_update_room_changes_only_supplied_fields(ivschat: Any) -> None:
     assert ivschat.get_room(identifier=room["arn"])["name"] == "after"
 
 
-def test_update_room_with_empty_handler_uri_detaches_the_handler(ivschat: Any) -> None:
+def test_update_room_with_empty_handler_uri_detaches_the_lambda_and_keeps_the_handler(ivschat: Any) -> None:
+    """What the Terraform provider's TestAccIVSChatRoom_update_remove_messageReviewHandler_uri expects."""
     room = ivschat.create_room(messageReviewHandler={"uri": LAMBDA, "fallbackResult": "DENY"})
     updated = ivschat.update_room(identifier=room["arn"], messageReviewHandler={"uri": ""})
-    assert "messageReviewHandler" not in updated
-    assert "messageReviewHandler" not in ivschat.get_room(identifier=room["arn"])
+    detached = {"uri": "", "fallbackResult": "ALLOW"}
+    assert updated["messageReviewHandler"] == detached
+    assert ivschat.get_room(identifier=room["arn"])["messageReviewHandler"] == detached
+    assert ivschat.list_rooms()["rooms"][0]["messageReviewHandler"] == detached
+    assert _arns(ivschat, messageReviewHandlerUri=LAMBDA) == []
+
+
+@pytest.mark.parametrize("handler", [{"uri": ""}, {"uri": "", "fallbackResult": "DENY"}, {"fallbackResult": "DENY"}],
+                         ids=["empty-uri", "empty-uri-deny", "fallback-only"])
+def test_create_room_keeps_a_handler_without_a_lambda(ivschat: Any, handler: dict[str, str]) -> None:
+    room = ivschat.create_room(messageReviewHandler=handler)
+    kept = {**handler, "fallbackResult": handler.get("fallbackResult", "ALLOW")}
+    assert room["messageReviewHandler"] == kept
+    assert ivschat.get_room(identifier=room["arn"])["messageReviewHandler"] == kept
     assert _arns(ivschat, messageReviewHandlerUri=LAMBDA) == []
 
 
@@ -227,10 +241,23 @@ def test_tagging_does_not_reorder_list_rooms(ivschat: Any) -> None:
 
 
 def test_list_rooms_summaries_have_the_summary_fields(ivschat: Any) -> None:
-    room = ivschat.create_room(name="summary", messageReviewHandler={"uri": LAMBDA}, tags={"a": "b"})
+    config = ivschat.create_logging_configuration(destinationConfiguration=S3)
+    room = ivschat.create_room(name="summary", messageReviewHandler={"uri": LAMBDA}, tags={"a": "b"},
+                               loggingConfigurationIdentifiers=[config["arn"]])
     (summary,) = ivschat.list_rooms()["rooms"]
     assert summary == {key: room[key] for key in ("arn", "id", "name", "messageReviewHandler", "createTime",
                                                    "updateTime", "tags", "loggingConfigurationIdentifiers")}
+
+
+def test_a_room_without_logging_omits_the_member_everywhere(ivschat: Any) -> None:
+    """As real CreateRoom outputs do: code written against AWS reads it with ``.get``, and so must ours."""
+    config = ivschat.create_logging_configuration(destinationConfiguration=S3)
+    room = ivschat.create_room(loggingConfigurationIdentifiers=[config["arn"]])
+    detached = ivschat.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[])
+    listed = ivschat.list_rooms()["rooms"]
+    answers = [ivschat.create_room(), detached, ivschat.get_room(identifier=room["arn"]), *listed]
+    assert len(listed) == 1
+    assert ["loggingConfigurationIdentifiers" in answer for answer in answers] == [False] * 4
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3, 7])

@@ -13,12 +13,13 @@ from botocore.exceptions import ClientError
 
 from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.sandbox.core.tokens import TokenError, verify
 
 ID = re.compile(r"[A-Za-z0-9]{%d}" % c.ID_LENGTH)
 #: RFC 7230 ``token``: what a WebSocket subprotocol (where the chat token travels) may contain.
 TCHARS = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: Times come back with millisecond precision; allow that much on either side of a measured window.
-MILLI = timedelta(milliseconds=1)
+#: Expiry times come back in whole seconds, cut down: up to a second before the measured window's end.
+SECOND = timedelta(seconds=1)
 
 
 def _issue(ivschat: Any, room_arn: str, **kwargs: Any) -> tuple[datetime, dict[str, Any], datetime]:
@@ -44,8 +45,8 @@ def test_token_and_session_expiry_default_to_an_hour(ivschat: Any, room: dict[st
     lifetime = timedelta(seconds=c.DEFAULT_TOKEN_LIFETIME_SECONDS)
     session = timedelta(minutes=c.DEFAULT_SESSION_DURATION_MINUTES)
     assert lifetime == timedelta(minutes=60)
-    assert before + lifetime - MILLI <= token["tokenExpirationTime"] <= after + lifetime
-    assert before + session - MILLI <= token["sessionExpirationTime"] <= after + session
+    assert before + lifetime - SECOND <= token["tokenExpirationTime"] <= after + lifetime
+    assert before + session - SECOND <= token["sessionExpirationTime"] <= after + session
 
 
 @pytest.mark.parametrize("minutes", [1, 30, 180])
@@ -53,10 +54,23 @@ def test_session_expiry_is_issue_time_plus_session_duration(ivschat: Any, room: 
                                                             minutes: int) -> None:
     before, token, after = _issue(ivschat, room["arn"], sessionDurationInMinutes=minutes)
     duration = timedelta(minutes=minutes)
-    assert before + duration - MILLI <= token["sessionExpirationTime"] <= after + duration
+    assert before + duration - SECOND <= token["sessionExpirationTime"] <= after + duration
     lifetime = timedelta(seconds=c.DEFAULT_TOKEN_LIFETIME_SECONDS)
     gap = token["sessionExpirationTime"] - token["tokenExpirationTime"]
-    assert abs(gap - (duration - lifetime)) <= MILLI
+    assert gap == duration - lifetime
+
+
+def test_expiry_times_are_whole_seconds_and_the_token_expires_exactly_then(sandbox: Sandbox, ivschat: Any,
+                                                                           room: dict[str, Any]) -> None:
+    """A real CreateChatToken answer states ``…:35.000Z``; the token must not outlive what it states."""
+    answer = ivschat.create_chat_token(roomIdentifier=room["arn"], userId="viewer")
+    stated_token, stated_session = answer["tokenExpirationTime"], answer["sessionExpirationTime"]
+    assert stated_token.microsecond == stated_session.microsecond == 0
+    expires = stated_token.timestamp()
+    claims = verify(answer["token"], sandbox.state.token_secret, now=expires - 0.001)
+    assert (claims.token_expires_at, claims.session_expires_at) == (expires, stated_session.timestamp())
+    with pytest.raises(TokenError, match="expired"):
+        verify(answer["token"], sandbox.state.token_secret, now=expires)
 
 
 def test_token_lifetime_is_a_setting() -> None:
@@ -64,8 +78,8 @@ def test_token_lifetime_is_a_setting() -> None:
         ivschat = sandbox.client()
         room = ivschat.create_room()
         before, token, after = _issue(ivschat, room["arn"], sessionDurationInMinutes=5)
-    assert before + timedelta(seconds=90) - MILLI <= token["tokenExpirationTime"] <= after + timedelta(seconds=90)
-    assert before + timedelta(minutes=5) - MILLI <= token["sessionExpirationTime"] <= after + timedelta(minutes=5)
+    assert before + timedelta(seconds=90) - SECOND <= token["tokenExpirationTime"] <= after + timedelta(seconds=90)
+    assert before + timedelta(minutes=5) - SECOND <= token["sessionExpirationTime"] <= after + timedelta(minutes=5)
 
 
 def test_every_token_is_different(ivschat: Any, room: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
+import string
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -35,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from wsutil import TIMEOUT, join
 
 from ivs_widgets.protocol import frames
-from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
+from ivs_widgets.protocol.facts import ID_LENGTH, MAX_ATTRIBUTES_BYTES
 from ivs_widgets.sandbox import Sandbox
 from ivs_widgets.sandbox.core.validation import service_model
 from ivs_widgets.sandbox.messaging.models import MAX_FRAME_BYTES
@@ -47,6 +49,8 @@ BATCH = 40
 #: The room's limits: the largest the model allows, so the run is fast and the edges are the real ones.
 LIMIT = service_model().shape_for("RoomMaxMessageLength").metadata["max"]
 RATE = service_model().shape_for("RoomMaxMessageRatePerSecond").metadata["max"]
+REASON_MAX = service_model().shape_for("Reason").metadata["max"]
+_ID_CHARACTERS = string.ascii_letters + string.digits
 #: The fuzzing connection may send and delete, not disconnect: a well-formed DISCONNECT_USER is a 403.
 CAPABILITIES = ("SEND_MESSAGE", "DELETE_MESSAGE")
 FUZZER = "fuzzer"
@@ -193,8 +197,12 @@ def message_of_the_largest_frame(junk: Junk) -> Case:
     return Case(payload, answer)
 
 
+def _message_id(junk: Junk) -> str:
+    return "".join(junk.pick(_ID_CHARACTERS) for _ in range(ID_LENGTH))
+
+
 def delete_message(junk: Junk) -> Case:
-    message_id, reason = junk.text(1, 40), junk.pick((_OMIT, None, junk.text(0, 40)))
+    message_id, reason = _message_id(junk), junk.pick((_OMIT, None, junk.text(0, 40)))
     wire, rid = request(junk, "DELETE_MESSAGE", {"Id": message_id, "Reason": reason})
     reason_text = reason if isinstance(reason, str) else ""
     return Case(encode(junk, wire), {"Type": "EVENT", "RequestId": rid, "EventName": frames.DELETE_MESSAGE_EVENT,
@@ -206,6 +214,18 @@ def delete_message(junk: Junk) -> Case:
 def disconnect_without_the_capability(junk: Junk) -> Case:
     wire, rid = request(junk, "DISCONNECT_USER", {"UserId": junk.text(1, 40), "Reason": junk.text(0, 20)})
     return Case(encode(junk, wire), _error(403, rid))
+
+
+def delete_of_what_the_api_refuses(junk: Junk) -> Case:
+    """An Id that is no message id, or a Reason past the model's limit: 400, as DeleteMessage answers."""
+    if junk.chance():
+        message_id, reason = junk.text(0, 40), _OMIT
+        if re.fullmatch(f"[a-zA-Z0-9]{{{ID_LENGTH}}}", message_id):
+            message_id += junk.pick(("-", "_", " "))
+    else:
+        message_id, reason = _message_id(junk), _repeat(_unit(junk), REASON_MAX + junk.integer(1, 3))
+    wire, rid = request(junk, "DELETE_MESSAGE", {"Id": message_id, "Reason": reason})
+    return Case(encode(junk, wire), _error(400, rid))
 
 
 def content_over_the_limit(junk: Junk) -> Case:
@@ -317,7 +337,8 @@ def frame_over_the_size_limit(junk: Junk) -> Case:
 
 #: Every kind of frame, plainest first; plain messages and non-requests come up twice as often.
 KINDS = (chat_message, chat_message, delete_message, message_at_the_length_limit, message_with_nested_junk,
-         message_of_the_largest_frame, disconnect_without_the_capability, content_over_the_limit,
+         message_of_the_largest_frame, disconnect_without_the_capability, delete_of_what_the_api_refuses,
+         content_over_the_limit,
          content_missing_or_empty, member_of_the_wrong_type, attributes_over_1kb, lone_surrogate, unknown_action,
          request_id_of_the_wrong_type, not_a_request_object, not_a_request_object, binary_frame,
          frame_over_the_size_limit)

@@ -278,8 +278,9 @@ def test_refused_requests_reject_with_the_error_code(node: str, sandbox: Sandbox
 def test_token_rotation_opens_new_connections_without_losing_or_repeating_messages(
         node: str, sandbox: Sandbox, ivschat: Any, token_service: Callable[..., TokenService]) -> None:
     room = ivschat.create_room(maximumMessageRatePerSecond=100)
-    # The SDK opens its next connection 30 s before a short token expires: 31 s means about 1 s after each open.
-    tokens = token_service(room["arn"], {"alice": Grant(SEND, token_seconds=31), "bob": Grant(SEND)})
+    # The SDK opens its next connection 30 s before a short token expires: 32 s means 1 to 2 s after each open
+    # (expiry times are whole seconds, cut down).
+    tokens = token_service(room["arn"], {"alice": Grant(SEND, token_seconds=32), "bob": Grant(SEND)})
     transcript = run_scenario(node, sandbox, tokens, "rotation", rotations=2, messagesAfterRotations=5,
                               maxMessages=400, paceMs=50)
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from wsutil import barrier, closed_with, join, next_frame, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
@@ -79,6 +80,37 @@ async def test_moderation_requests_accept_the_lowercase_keys_of_third_party_clie
         assert await closed_with(bob) == 1000
 
 
+#: (WebSocket request, the API call that replicates it, the field both refuse)
+REFUSED_BY_BOTH = [
+    ({"Action": "DELETE_MESSAGE", "Id": "short"}, ("delete_message", {"id": "short"}), "Id"),
+    ({"Action": "DELETE_MESSAGE", "Id": "AbCdEf-hIjK_"}, ("delete_message", {"id": "AbCdEf-hIjK_"}), "Id"),
+    ({"Action": "DELETE_MESSAGE", "Id": "AbCdEfGhIjKl", "Reason": "r" * 300},
+     ("delete_message", {"id": "AbCdEfGhIjKl", "reason": "r" * 300}), "Reason"),
+    ({"Action": "DISCONNECT_USER", "UserId": "u" * 200}, ("disconnect_user", {"userId": "u" * 200}), "UserId"),
+    ({"Action": "DISCONNECT_USER", "UserId": "bob", "Reason": "r" * 300},
+     ("disconnect_user", {"userId": "bob", "reason": "r" * 300}), "Reason"),
+]
+
+
+@pytest.mark.parametrize(("request_fields", "api_call", "field"), REFUSED_BY_BOTH,
+                         ids=["short-id", "id-pattern", "long-delete-reason", "long-user-id", "long-kick-reason"])
+async def test_moderation_values_the_api_refuses_are_refused_to_the_requester_only(
+        sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request_fields: dict[str, str],
+        api_call: tuple[str, dict[str, str]], field: str) -> None:
+    method, members = api_call
+    unchecked = sandbox.client(config=Config(parameter_validation=False))  # boto3 itself refuses a short id
+    with pytest.raises(unchecked.exceptions.ValidationException):
+        await asyncio.to_thread(getattr(unchecked, method), roomIdentifier=room["arn"], **members)
+    async with await join(sandbox, room["arn"], "mod", MODERATOR) as mod, \
+            await join(sandbox, room["arn"], "bob") as bob:
+        await send(mod, RequestId="bad", **request_fields)
+        error = await next_of(mod, "ERROR")
+        assert (error["ErrorCode"], error["RequestId"]) == (400, "bad")
+        assert f"at '{field}'" in error["ErrorMessage"]
+        assert "u" * 200 not in error["ErrorMessage"]  # a user id is sensitive: never echoed
+        await barrier(ivschat, room["arn"], mod, bob)  # nothing was announced, bob is still connected
+
+
 async def test_disconnect_user_needs_the_capability(sandbox: Sandbox, ivschat: Any, room: dict[str, Any]) -> None:
     async with await join(sandbox, room["arn"], "alice", ("SEND_MESSAGE", "DELETE_MESSAGE")) as alice, \
             await join(sandbox, room["arn"], "bob") as bob:
@@ -136,7 +168,7 @@ async def test_delete_room_closes_its_connections_cleanly(sandbox: Sandbox, ivsc
 
 # -- session expiry --------------------------------------------------------------------------
 async def test_session_expiry_sends_error_401_then_closes_cleanly(sandbox: Sandbox, room: dict[str, Any]) -> None:
-    async with await join(sandbox, room["arn"], "brief", session_seconds=1) as brief, \
+    async with await join(sandbox, room["arn"], "brief", session_seconds=2) as brief, \
             await join(sandbox, room["arn"], "long") as long:
         error = await next_of(brief, "ERROR")
         assert (error["ErrorCode"], error["RequestId"]) == (401, "")

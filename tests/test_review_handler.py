@@ -62,6 +62,20 @@ async def test_handler_cannot_change_the_message_by_editing_its_event(sandbox: S
             assert message["Sender"]["Attributes"] == {"displayName": "Alice"}
 
 
+@pytest.mark.parametrize("detach", ["update", "create"])
+async def test_a_handler_without_a_lambda_invokes_nothing(sandbox: Sandbox, ivschat: Any, detach: str) -> None:
+    """``uri: ""`` keeps the handler in the room's description, and even a DENY fallback denies nothing."""
+    calls: list[dict[str, Any]] = []
+    sandbox.register_lambda(LAMBDA, lambda event: calls.append(event) or {"ReviewResult": "DENY"})
+    arn = _room(ivschat, "DENY") if detach == "update" else _room(ivschat, "DENY", uri="")
+    if detach == "update":
+        ivschat.update_room(identifier=arn, messageReviewHandler={"uri": "", "fallbackResult": "DENY"})
+    async with await join(sandbox, arn, "alice") as alice:
+        await say(alice, "unreviewed")
+        assert (await next_of(alice, "MESSAGE"))["Content"] == "unreviewed"
+    assert calls == []
+
+
 async def test_allow_delivers_the_original_message(sandbox: Sandbox, ivschat: Any) -> None:
     sandbox.register_lambda(LAMBDA, lambda event: {"ReviewResult": "ALLOW"})
     arn = _room(ivschat)
@@ -73,13 +87,25 @@ async def test_allow_delivers_the_original_message(sandbox: Sandbox, ivschat: An
             assert message["RequestId"] == "r1"
 
 
-async def test_deny_answers_406_to_the_sender_and_delivers_nothing(sandbox: Sandbox, ivschat: Any) -> None:
-    sandbox.register_lambda(LAMBDA, lambda event: {"ReviewResult": "DENY"})
-    arn = _room(ivschat)
+@pytest.mark.parametrize("answer", ["DENY", "raise"], ids=["verdict", "deny-fallback"])
+async def test_deny_answers_406_to_the_sender_and_delivers_nothing(sandbox: Sandbox, ivschat: Any,
+                                                                   answer: str) -> None:
+    """The ERROR's Id is the MessageId the handler saw: the messaging API's errors name the failed
+    operation by the id IVS had already given it."""
+    seen: list[str] = []
+
+    def review(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["MessageId"])
+        if answer == "raise":
+            raise RuntimeError("the Lambda failed")
+        return {"ReviewResult": "DENY"}
+
+    sandbox.register_lambda(LAMBDA, review)
+    arn = _room(ivschat, "DENY")
     async with await join(sandbox, arn, "alice") as alice, await join(sandbox, arn, "bob") as bob:
         await say(alice, "bad words", "r1")
         error = await next_of(alice, "ERROR")
-        assert (error["ErrorCode"], error["RequestId"]) == (406, "r1")
+        assert (error["ErrorCode"], error["RequestId"], error["Id"]) == (406, "r1", seen[0])
         await barrier(ivschat, arn, alice, bob)
 
 

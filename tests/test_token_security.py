@@ -219,7 +219,7 @@ async def test_tokens_and_keys_never_reach_the_sandbox_log(caplog: pytest.LogCap
             await ws.send("not json")
             await send(ws, Action="DELETE_MESSAGE", Id="x")
             assert [(await next_of(ws, "ERROR"))["ErrorCode"] for _ in range(2)] == [400, 403]
-        used.append(mint(sandbox, room, session_seconds=0.5))
+        used.append(mint(sandbox, room, session_seconds=2))
         async with await open_socket(sandbox, used[-1]) as expiring:
             assert await closed_with(expiring) == 1000
         # Refused handshakes: reused, altered, expired, and for a deleted room.

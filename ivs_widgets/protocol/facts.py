@@ -69,3 +69,7 @@ CLIENT_MAX_ATTEMPTS = 8
 AWS_CONTROL_ENDPOINT = "https://ivschat.{region}.amazonaws.com"
 AWS_MESSAGING_ENDPOINT = "wss://edge.ivschat.{region}.amazonaws.com"
 
+#: The messaging endpoint to use instead of ``AWS_MESSAGING_ENDPOINT``: the messaging twin of the SDKs'
+#: ``AWS_ENDPOINT_URL_IVSCHAT`` (which only moves the control plane). ``ivs-sandbox`` exports it.
+MESSAGING_URL_VARIABLE = "IVS_CHAT_MESSAGING_URL"
+

@@ -108,14 +108,15 @@ class Sandbox:
     def region(self) -> str:
         return self.config.region
 
-
     def environment(self) -> dict[str, str]:
-        """The variables that point plain boto3 and the AWS CLI in another shell at this sandbox."""
+        """The variables that point plain boto3, the AWS CLI and ``connect("aws")`` in another shell at
+        this sandbox: the same code path as AWS, only the endpoints and credentials differ."""
         variables = {
             "AWS_ENDPOINT_URL_IVSCHAT": self.control_endpoint,
             "AWS_ACCESS_KEY_ID": self.config.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.config.secret_access_key,
             "AWS_DEFAULT_REGION": self.config.region,
+            c.MESSAGING_URL_VARIABLE: self.messaging_endpoint,
         }
         if self.ca_file is not None:
             variables["AWS_CA_BUNDLE"] = str(self.ca_file)

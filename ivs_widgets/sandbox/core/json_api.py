@@ -83,13 +83,12 @@ class JsonApiHandler(tornado.web.RequestHandler):
             status, result = 500, {"__type": "InternalServerException", "message": "Internal server error"}
             self.set_header("x-amzn-ErrorType", "InternalServerException")
         self.set_status(status)
-        if status == 204:
-            self.finish()
-        elif isinstance(result, bytes):  # a file (the workshop's certificate)
+        if isinstance(result, bytes):  # a file (the workshop's certificate)
             self.finish(result)
-        else:
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(result))
+            return
+        self.set_header("Content-Type", "application/json")  # tornado drops it from a 204
+        # None: a 204, or an operation whose answer has no members (an empty body, not "{}").
+        self.finish(None if result is None else json.dumps(result))
 
     def _parse_body(self, body: bytes) -> dict[str, Any]:
         if not body.strip():

@@ -16,7 +16,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
 from ivs_widgets.protocol.rules import attributes_bytes, attributes_fit, is_unicode
-from ivs_widgets.sandbox.core.errors import validation_error
+from ivs_widgets.sandbox.core.errors import ApiError, validation_error
 
 #: Shapes whose modeled pattern is known to be wrong (a one-character resource type); the ARN
 #: rule below checks them instead.
@@ -97,6 +97,16 @@ def validate(shape: Shape, value: Any, path: str = "") -> None:
         if shape.name in _ONE_KB_MAPS and not attributes_fit(value):
             raise validation_error(f"{path} must be at most {MAX_ATTRIBUTES_BYTES} bytes in total "
                                    f"(keys and values); got {attributes_bytes(value)}", field=path)
+
+
+def member_problem(operation_name: str, member: str, value: Any, path: str) -> str | None:
+    """Why ``value`` cannot be ``member`` of the operation's request, or None: the same rule and
+    words as the API's, for a surface that carries the member under another name (``path``)."""
+    try:
+        validate(operation(operation_name).input_shape.members[member], value, path)
+    except ApiError as error:
+        return error.message
+    return None
 
 
 def modeled(shape: Shape, value: Any) -> Any:

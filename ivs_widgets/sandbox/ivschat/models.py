@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from typing import Any, Protocol
 
@@ -49,9 +50,15 @@ class NoLiveChat:
         return None
 
 
+#: Members the service leaves out of an answer when they are empty (real CreateRoom outputs omit them).
+_OMITTED_WHEN_EMPTY = frozenset({"loggingConfigurationIdentifiers"})
+
+
 def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
-    """The API view of a stored resource: internal keys dropped, optionally only ``keys``."""
-    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)}
+    """The API view of a stored resource: internal keys and empty omitted members dropped, optionally
+    only ``keys``."""
+    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)
+            and not (k in _OMITTED_WHEN_EMPTY and not v)}
 
 
 _ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "updateTime", "tags",
@@ -79,13 +86,24 @@ class ControlPlane:
     def _arn(self, kind: str, resource_id: str) -> str:
         return formats.arn(self.config.region, self.config.account_id, kind, resource_id)
 
+    def _own(self, resource_arn: str) -> None:
+        """Refuse an ARN of another account or region as AWS does: IAM denies access to a resource
+        that is not the caller's before the service looks for it (403, where a missing one is 404)."""
+        region, account = resource_arn.split(":")[3:5]  # the ARN's shape is already validated
+        if (account, region) != (self.config.account_id, self.config.region):
+            raise errors.access_denied("AccessDeniedException", (
+                f"Access denied to {resource_arn}: it belongs to account {account} in {region}, and these "
+                f"credentials are account {self.config.account_id}'s in {self.config.region}"))
+
     def room(self, identifier: str) -> Resource:
+        self._own(identifier)
         room = self.state.get(ROOM, identifier)
         if room is None:
             raise errors.not_found(formats.arn_resource_id(identifier), "Room")
         return room
 
     def _logging_configuration(self, identifier: str) -> Resource:
+        self._own(identifier)
         config = self.state.get(LOGGING_CONFIGURATION, identifier)
         if config is None:
             raise errors.not_found(formats.arn_resource_id(identifier), "Logging configuration")
@@ -111,9 +129,8 @@ class ControlPlane:
             "tags": p.get("tags", {}),
             "loggingConfigurationIdentifiers": p.get("loggingConfigurationIdentifiers", []),
         }
-        handler = _review_handler(p.get("messageReviewHandler"))
-        if handler:
-            room["messageReviewHandler"] = handler
+        if "messageReviewHandler" in p:
+            room["messageReviewHandler"] = _review_handler(p["messageReviewHandler"])
         self.state.put(ROOM, room)
         return public(room)
 
@@ -128,11 +145,7 @@ class ControlPlane:
             if key in p:
                 room[key] = p[key]
         if "messageReviewHandler" in p:
-            handler = _review_handler(p["messageReviewHandler"])
-            if handler:
-                room["messageReviewHandler"] = handler
-            else:
-                room.pop("messageReviewHandler", None)
+            room["messageReviewHandler"] = _review_handler(p["messageReviewHandler"])
         room["updateTime"] = formats.iso_millis(formats.now())
         self.state.put(ROOM, room)
         return public(room)
@@ -152,7 +165,7 @@ class ControlPlane:
             and ("messageReviewHandlerUri" not in p
                  or r.get("messageReviewHandler", {}).get("uri") == p["messageReviewHandlerUri"])
             and ("loggingConfigurationIdentifier" not in p
-                 or p["loggingConfigurationIdentifier"] in r["loggingConfigurationIdentifiers"])
+                 or p["loggingConfigurationIdentifier"] in r.get("loggingConfigurationIdentifiers", []))
         ]
         page, next_token = _paginate(rooms, p)
         return {"rooms": [public(r, _ROOM_SUMMARY) for r in page], **next_token}
@@ -187,7 +200,7 @@ class ControlPlane:
 
     def DeleteLoggingConfiguration(self, p: Params) -> Params:
         config = self._logging_configuration(p["identifier"])
-        users = [r["id"] for r in self.state.all(ROOM) if config["arn"] in r["loggingConfigurationIdentifiers"]]
+        users = [r["id"] for r in self.state.all(ROOM) if config["arn"] in r.get("loggingConfigurationIdentifiers", [])]
         if users:
             raise errors.conflict(config["id"], "Logging configuration is still used by room(s): "
                                   + ", ".join(users))
@@ -208,14 +221,17 @@ class ControlPlane:
     def mint_token(self, room_arn: str, user_id: str, capabilities: list[str] | tuple[str, ...] = (),
                    attributes: dict[str, str] | None = None, *, session_seconds: float,
                    token_seconds: float | None = None) -> Params:
-        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions."""
+        """CreateChatToken's work, with lifetimes in seconds so tests can use short sessions.
+
+        The service states both expiry times in whole seconds (a real 2024 answer: ``…:35.000Z``). They
+        are cut down to the second, and the token carries the stated times, so it expires exactly then.
+        """
         issued = time.time()
+        lifetime = self.config.token_lifetime_seconds if token_seconds is None else token_seconds
         claims = tokens.TokenClaims(
             room_arn=room_arn, user_id=user_id, capabilities=tuple(dict.fromkeys(capabilities)),
             attributes=dict(attributes or {}), issued_at=issued,
-            token_expires_at=issued + (self.config.token_lifetime_seconds if token_seconds is None
-                                       else token_seconds),
-            session_expires_at=issued + session_seconds,
+            token_expires_at=math.floor(issued + lifetime), session_expires_at=math.floor(issued + session_seconds),
         )
         return {
             "token": tokens.mint(claims, self.state.token_secret),
@@ -238,6 +254,7 @@ class ControlPlane:
 
     # -- tags --------------------------------------------------------------------------------
     def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
+        self._own(resource_arn)
         found = self.state.find(resource_arn)
         if found is None:
             raise errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
@@ -264,11 +281,10 @@ class ControlPlane:
         return {}
 
 
-def _review_handler(handler: Params | None) -> Params | None:
-    """The stored handler with its default fallback; None when absent or detached (``uri: ""``)."""
-    if not handler or not handler.get("uri"):
-        return None
-    return {"uri": handler["uri"], "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
+def _review_handler(handler: Params) -> Params:
+    """The handler as sent, with the default fallback. A ``uri`` of ``""`` detaches the Lambda but the
+    handler stays, as GetRoom shows it on AWS (the Terraform provider's acceptance tests rely on it)."""
+    return {**handler, "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
 
 
 def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]:

@@ -50,7 +50,10 @@ class OperationHandler(JsonApiHandler):
         op = validation.operation(name)
         validation.validate(op.input_shape, params)
         result = self.control.call(name, validation.modeled(op.input_shape, params))
-        return op.http.get("responseCode", 200), result
+        # An output with no members is an empty body on AWS (DisconnectUser: "HTTP 200 with an empty
+        # response body"), not "{}"; the two deletes have no output shape at all.
+        has_members = op.output_shape is not None and bool(op.output_shape.members)
+        return op.http.get("responseCode", 200), result if has_members else None
 
 
 def _utf8(value: bytes, name: str) -> str:

@@ -199,7 +199,7 @@ class ChatLogs:
     def _resolve(self, room_arn: str) -> tuple[Sink, ...]:
         room = self.state.get(ROOM, room_arn)
         found: list[Sink] = []
-        for config_arn in room["loggingConfigurationIdentifiers"] if room else ():
+        for config_arn in room.get("loggingConfigurationIdentifiers", []) if room else ():
             config = self.state.get(LOGGING_CONFIGURATION, config_arn)
             if config is not None and config["state"] == "ACTIVE":
                 found.extend(sinks_for(config["destinationConfiguration"], room_arn))

@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ivs_widgets.protocol import formats, frames, rules
 from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
-from ivs_widgets.sandbox.core import tokens
+from ivs_widgets.sandbox.core import tokens, validation
 from ivs_widgets.sandbox.core.config import SandboxConfig
 from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.ratelimit import RateWindow
@@ -133,6 +133,9 @@ class MessagingService:
             raise frames.FrameError("chat room not found", 404)
         if not claims.can(request.action):
             raise frames.FrameError(f"connection does not have the {request.action} capability", 403)
+        problem = _field_problem(request)
+        if problem:
+            raise frames.FrameError(problem, 400)
         if isinstance(request, frames.SendMessageRequest):
             await self._send_message(connection, claims, room, request)
         elif isinstance(request, frames.DeleteMessageRequest):
@@ -156,15 +159,18 @@ class MessagingService:
             raise frames.FrameError(f"rate limit exceeded: the room allows "
                                     f"{room['maximumMessageRatePerSecond']} messages per second", 429)
         message_id = formats.new_id()
-        handler = room.get("messageReviewHandler")
-        if handler:
+        handler = room.get("messageReviewHandler", {})
+        if handler.get("uri"):  # "" (or no uri): the room has a handler that invokes nothing
             verdict = await self.review.review(handler, {
                 "Content": content, "MessageId": message_id, "RoomArn": room["arn"], "Attributes": attributes or {},
                 "Sender": {"Attributes": claims.attributes, "UserId": claims.user_id,
                            "Ip": _peer_ip(connection)},
             }, limit)
             if not verdict.allowed:
-                raise frames.FrameError("message was denied by the message review handler", 406)
+                # The ERROR carries the id the handler saw (never delivered, so no client has seen it).
+                self.error(connection, 406, "message was denied by the message review handler", request.request_id,
+                           error_id=message_id)
+                return
             content, attributes = verdict.content or content, verdict.attributes if verdict.attributes is not None \
                 else attributes
         self._deliver(room["arn"], frames.ChatMessage(
@@ -187,12 +193,17 @@ class MessagingService:
             except Exception:  # a failing log sink or dashboard never blocks chat
                 log.exception("chat listener failed")
 
-    def error(self, connection: ServerConnection, code: int, message: str, request_id: str) -> None:
-        """An ERROR frame to one connection, written at once (a close may follow)."""
+    def error(self, connection: ServerConnection, code: int, message: str, request_id: str,
+              error_id: str | None = None) -> None:
+        """An ERROR frame to one connection, written at once (a close may follow).
+
+        Its ``Id`` names the failed operation: ``error_id`` when IVS had already given it one (the
+        documented case is a message the review handler denied), else a fresh id.
+        """
         claims = claims_of(connection)
         self.activity.error("message", code, message, claims.room_arn, claims.user_id)
         self.fanout.send_now(connection, frames.dumps(frames.ChatErrorFrame(
-            id=formats.new_id(), error_code=code, error_message=message, request_id=request_id)))
+            id=error_id or formats.new_id(), error_code=code, error_message=message, request_id=request_id)))
 
     def send_event(self, room_arn: str, event_name: str, attributes: dict[str, str] | None,
                    request_id: str = "") -> str:
@@ -243,6 +254,24 @@ class MessagingService:
                 "userId": claims.user_id, "displayName": claims.attributes.get("displayName", ""), "connections": 0})
             user["connections"] += 1
         return sorted(found.values(), key=lambda user: user["userId"])
+
+
+def _field_problem(request: frames.Request) -> str | None:
+    """DELETE_MESSAGE and DISCONNECT_USER do what the API operations of the same name do, so the
+    values the API refuses (a message id that is not one, an over-long user id or reason) are refused
+    here too, by the model's rules."""
+    if isinstance(request, frames.DeleteMessageRequest):
+        checks = [("DeleteMessage", "id", "Id", request.id), ("DeleteMessage", "reason", "Reason", request.reason)]
+    elif isinstance(request, frames.DisconnectUserRequest):
+        checks = [("DisconnectUser", "userId", "UserId", request.user_id),
+                  ("DisconnectUser", "reason", "Reason", request.reason)]
+    else:
+        return None
+    for operation, member, field, value in checks:
+        problem = None if value is None else validation.member_problem(operation, member, value, field)
+        if problem:
+            return problem
+    return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
