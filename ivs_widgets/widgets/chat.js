@@ -8,6 +8,12 @@
 // it against the rows on screen by id, so each batch costs one DOM pass, not one per message.
 
 const NEAR_BOTTOM_PX = 40;
+// Consecutive messages from one sender share one name and avatar while they fall within this time
+// of the run's first message, so a long monologue still shows who and when every few minutes.
+const GROUP_WINDOW_MS = 5 * 60 * 1000;
+// Avatar colours. White initials have a contrast ratio above 5:1 on each, and each stands apart
+// from JupyterLab's light and dark backgrounds, so one palette serves both themes.
+const PALETTE = ["#c62828", "#ad1457", "#7b1fa2", "#3949ab", "#1565c0", "#00796b", "#2e7d32", "#6d4c41"];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -18,15 +24,53 @@ function el(tag, className, text) {
 
 // One formatter for every row: toLocaleTimeString builds a new one per call, which shows at 100 msg/s.
 const TIME = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+// On hover: the date and the time zone too, since a chat (or a prefilled history) can span days.
+const FULL_TIME = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "long" });
 
-function clock(iso) {
+function parseTime(iso) {
   // SendTime may carry nanoseconds; Date only needs milliseconds.
-  const date = new Date(String(iso).replace(/(\.\d{3})\d+/, "$1"));
-  return Number.isNaN(date.getTime()) ? String(iso) : TIME.format(date);
+  return new Date(String(iso).replace(/(\.\d{3})\d+/, "$1"));
+}
+
+function timeElement(iso) {
+  const date = parseTime(iso);
+  if (Number.isNaN(date.getTime())) return el("time", "ivs-chat-time", String(iso));
+  const node = el("time", "ivs-chat-time", TIME.format(date));
+  node.dateTime = date.toISOString();
+  node.title = FULL_TIME.format(date);
+  return node;
 }
 
 function codePoints(text) {
   return [...text].length;  // the service counts code points, not UTF-16 units
+}
+
+// FNV-1a, a fixed hash: a user id gets the same colour in every view, after every reload.
+function hash(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function senderColour(userId) {
+  return PALETTE[hash(String(userId)) % PALETTE.length];
+}
+
+const GRAPHEMES = new Intl.Segmenter();
+
+// The first letter or digit with its combining marks, so "<b>Ada" shows "A", not "<"; failing
+// that, the first visible character (a name of emoji). Upper case without locale rules, so every
+// viewer sees the same initial.
+function initial(name) {
+  const letter = name.match(/[\p{L}\p{N}]\p{M}*/u);
+  if (letter) return letter[0].toUpperCase();
+  const visible = name.replace(/[\p{C}\p{Z}]/gu, "");  // controls, bidi overrides, spaces
+  return visible ? GRAPHEMES.segment(visible).containing(0).segment : "?";
+}
+
+function sameRun(head, row) {
+  const gap = parseTime(row.time) - parseTime(head.time);
+  return row.user === head.user && row.name === head.name && gap >= 0 && gap <= GROUP_WINDOW_MS;
 }
 
 function render({ model, el: root }) {
@@ -62,9 +106,8 @@ function render({ model, el: root }) {
   const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
   const toBottom = () => { list.scrollTop = list.scrollHeight; jump.hidden = true; };
 
-  function tools(row) {
+  function tools() {
     const box = el("span", "ivs-chat-tools");
-    if (row.kind !== "message") return box;
     if (model.get("can_delete")) {
       const del = el("button", "ivs-chat-delete", "Delete");
       del.type = "button";
@@ -80,12 +123,24 @@ function render({ model, el: root }) {
     return box;
   }
 
+  function messageElement(row) {
+    const li = el("li", "ivs-chat-row ivs-chat-message");
+    li.style.setProperty("--ivs-chat-sender", senderColour(row.user));
+    const avatar = el("span", "ivs-chat-avatar", initial(row.name));
+    avatar.setAttribute("aria-hidden", "true");  // the name follows; a screen reader need not spell it
+    const meta = el("span", "ivs-chat-meta");
+    meta.append(timeElement(row.time), tools());
+    // Every row gets avatar and name, even inside a run (CSS hides them there): when a deletion or
+    // the history cap removes a run's first row, regroup() only has to move the class.
+    li.append(avatar, el("span", "ivs-chat-name", row.name), meta, el("span", "ivs-chat-text", row.text));
+    return li;
+  }
+
   function rowElement(row) {
-    const li = el("li", `ivs-chat-row ivs-chat-${row.kind === "message" ? "message" : row.kind === "event" ? "event" : "notice"}`);
-    li.append(el("time", "ivs-chat-time", clock(row.time)));
-    if (row.kind === "message") {
-      li.append(el("span", "ivs-chat-name", row.name), el("span", "ivs-chat-text", row.text), tools(row));
-    } else if (row.kind === "event") {
+    if (row.kind === "message") return messageElement(row);
+    const li = el("li", `ivs-chat-row ivs-chat-${row.kind === "event" ? "event" : "notice"}`);
+    li.append(timeElement(row.time));
+    if (row.kind === "event") {
       li.append(el("span", "ivs-chat-event-name", row.event));
       for (const [key, value] of Object.entries(row.attrs || {})) {
         const pair = el("span", "ivs-chat-attr");
@@ -95,8 +150,18 @@ function render({ model, el: root }) {
     } else {
       li.append(el("span", "ivs-chat-text", row.text));
     }
-    rowData.set(li, row);
     return li;
+  }
+
+  // A message continues the run above it (same sender, see sameRun); events and notices end runs.
+  function regroup() {
+    let head = null;  // the first message of the current run
+    for (const li of list.children) {
+      const row = rowData.get(li);
+      const continued = row.kind === "message" && head !== null && sameRun(head, row);
+      li.classList.toggle("ivs-chat-continued", continued);
+      if (!continued) head = row.kind === "message" ? row : null;
+    }
   }
 
   function renderHistory() {
@@ -106,16 +171,22 @@ function render({ model, el: root }) {
     for (const [id, li] of rowsById) {
       if (!keep.has(id)) { li.remove(); rowsById.delete(id); }
     }
-    const fresh = document.createDocumentFragment();
+    // New rows go where the history has them: mostly at the end, but prefill() puts logged
+    // messages before the live ones, and runs are grouped by what is adjacent on screen.
+    let previous = null;
     let added = 0;
     for (const row of rows) {
-      if (rowsById.has(row.id)) continue;
-      const li = rowElement(row);
-      rowsById.set(row.id, li);
-      fresh.append(li);
-      added += 1;
+      let li = rowsById.get(row.id);
+      if (!li) {
+        li = rowElement(row);
+        rowData.set(li, row);
+        rowsById.set(row.id, li);
+        if (previous) previous.after(li); else list.prepend(li);
+        added += 1;
+      }
+      previous = li;
     }
-    list.append(fresh);  // history only grows at its end, so new rows go last
+    regroup();
     if (follow) toBottom(); else if (added) jump.hidden = false;
   }
 

@@ -62,6 +62,29 @@ panel.send("the kernel is busy")
 released.wait(300)
 panel.send("the kernel is free")
 """
+#: Waits for alice's "prefill now", then shows three logged messages of bob's: the second 4 minutes
+#: after the first (same run), the third 6 minutes after the first (a new run).
+PREFILL = """\
+import threading
+from ivs_widgets.protocol import frames
+
+go = threading.Event()
+panel.on_message(lambda message: message.content == "prefill now" and go.set())
+go.wait(300)
+bob = frames.Sender("bob", {"displayName": "Bob"})
+panel.prefill(frames.ChatMessage(id=f"earlier{n}", content=f"earlier {n}", sender=bob,
+                                 send_time=f"2025-01-02T10:0{minute}:00.123456789Z")
+              for n, minute in enumerate((0, 4, 6)))
+"""
+#: Each row as [text, initial, avatar colour, continued] for a message, [class] for anything else.
+SHOWN = """() => [...document.querySelectorAll('.ivs-chat-list > li')].map((li) => {
+  if (!li.classList.contains('ivs-chat-message')) return [li.className];
+  const avatar = li.querySelector('.ivs-chat-avatar');
+  return [li.querySelector('.ivs-chat-text').textContent, avatar.textContent,
+          getComputedStyle(avatar).backgroundColor, li.classList.contains('ivs-chat-continued')];
+})"""
+
+
 @pytest.fixture
 def room(ivschat: Any) -> dict[str, Any]:
     """A room at the service's highest message rate, so a test can fill the panel quickly."""
@@ -98,14 +121,13 @@ def alice(sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request: pytest.
 
 
 def write_notebook(path: Path, sandbox: Sandbox, room_arn: str, display_name: str = "Viewer",
-                   busy: bool = False, history_limit: int = 300) -> None:
+                   more: tuple[str, ...] = (), history_limit: int = 300) -> None:
+    """A notebook that shows a panel, then runs the code cells in ``more``."""
     config = CONFIG.format(control=sandbox.control_endpoint, messaging=sandbox.messaging_endpoint,
                            region=sandbox.region, room=room_arn, key=sandbox.config.access_key_id,
                            secret=sandbox.config.secret_access_key, user=VIEWER, display=display_name,
                            capabilities=ALL, history_limit=history_limit)
-    cells = [nbformat.v4.new_code_cell(config), nbformat.v4.new_code_cell(PANEL)]
-    if busy:
-        cells.append(nbformat.v4.new_code_cell(BUSY))
+    cells = [nbformat.v4.new_code_cell(source) for source in (config, PANEL, *more)]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, path)
@@ -117,8 +139,8 @@ def open_chat(run_all: Any, page: Any, lab_root: Path, jupyterlab: str, sandbox:
     """``open_chat(display_name, ...)``: write the notebook, run it, wait for the panel to connect."""
     name = f"{request.node.originalname}.ipynb"
 
-    def run(display_name: str = "Viewer", busy: bool = False, history_limit: int = 300) -> Any:
-        write_notebook(lab_root / name, sandbox, room["arn"], display_name, busy, history_limit)
+    def run(display_name: str = "Viewer", more: tuple[str, ...] = (), history_limit: int = 300) -> Any:
+        write_notebook(lab_root / name, sandbox, room["arn"], display_name, more, history_limit)
         run_all(name)
         page.set_default_timeout(TIMEOUT_S * 1000)
         page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
@@ -202,7 +224,7 @@ def test_markup_in_chat_is_shown_as_text(open_chat: Callable[..., Any], alice: A
 
 
 def test_messages_arrive_while_a_cell_is_busy(open_chat: Callable[..., Any], alice: Alice) -> None:
-    page = open_chat(busy=True)
+    page = open_chat(more=(BUSY,))
 
     def said_by_viewer(text: str) -> None:
         alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER
@@ -283,3 +305,60 @@ def test_the_panel_works_in_voila(page: Any, tmp_path: Path, sandbox: Sandbox, r
         type_message(page, "typed in voila")
         assert alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER).content == \
             "typed in voila"
+
+
+def test_senders_have_stable_avatars_and_their_runs_are_grouped(open_chat: Callable[..., Any], alice: Alice,
+                                                                 ivschat: Any, room: dict[str, Any]) -> None:
+    page = open_chat(more=(PREFILL,))
+    alice.chat.send_message("one")
+    row(page, "one").wait_for()
+    alice.chat.send_message("prefill now")
+    row(page, "earlier 2").wait_for()  # logged messages go before the live ones
+    alice.chat.send_message("two")
+    ivschat.send_event(roomIdentifier=room["arn"], eventName="poll_opened")
+    alice.chat.send_message("three")
+    row(page, "three").wait_for()
+    type_message(page, "mine")
+    row(page, "mine").wait_for()
+    alice.chat.send_message("four")
+    row(page, "four").wait_for()
+
+    shown = page.evaluate(SHOWN)
+    texts = [entry[0] for entry in shown]
+    assert texts == ["earlier 0", "earlier 1", "earlier 2", "one", "prefill now", "two",
+                     "ivs-chat-row ivs-chat-event", "three", "mine", "four"]
+    messages = {entry[0]: entry[1:] for entry in shown if len(entry) > 1}
+    # Bob: 4 minutes after his first message is the same run, 6 minutes after it a new one.
+    # Alice: the event ends her run; so does the viewer's message.
+    continued = {text for text, (_, _, more) in messages.items() if more}
+    assert continued == {"earlier 1", "prefill now", "two"}
+    initials = {text: initial for text, (initial, _, _) in messages.items()}
+    assert initials == {"earlier 0": "B", "earlier 1": "B", "earlier 2": "B", "one": "A", "prefill now": "A",
+                        "two": "A", "three": "A", "mine": "V", "four": "A"}
+    colours = {text: colour for text, (_, colour, _) in messages.items()}
+    assert len({colours[text] for text in ("earlier 0", "earlier 1", "earlier 2")}) == 1
+    assert len({colours[text] for text in ("one", "prefill now", "two", "three", "four")}) == 1
+    assert colours["earlier 0"] != colours["one"]
+
+    # Inside a run only the text shows; the time appears on hover.
+    assert row(page, "earlier 0").locator(".ivs-chat-name").is_visible()
+    assert row(page, "earlier 1").locator(".ivs-chat-name").is_hidden()
+    assert row(page, "earlier 1").locator(".ivs-chat-avatar").is_hidden()
+    assert row(page, "earlier 1").locator(".ivs-chat-time").is_hidden()
+    row(page, "earlier 1").hover()
+    assert row(page, "earlier 1").locator(".ivs-chat-time").is_visible()
+
+    # The full date and time on hover, as the title; the machine-readable time as dateTime.
+    time = row(page, "earlier 0").locator(".ivs-chat-time")
+    assert time.evaluate("t => t.dateTime") == "2025-01-02T10:00:00.123Z"
+    title, clock = time.evaluate("t => t.title"), time.text_content()
+    assert "2025" in title and clock in title and len(title) > len(clock)
+
+    # The same avatars and runs after the page is reloaded: the view renders again from the kernel.
+    page.click(".jp-Notebook .jp-Cell .jp-InputPrompt >> nth=0")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)")
+    page.reload()
+    page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
+    row(page, "four").wait_for()
+    assert page.evaluate(SHOWN) == shown
