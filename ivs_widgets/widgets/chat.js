@@ -76,6 +76,7 @@ function sameRun(head, row) {
 function render({ model, el: root }) {
   const rowsById = new Map();  // message/event id -> <li>
   const rowData = new WeakMap();  // <li> -> row, so buttons never read ids back from the DOM
+  const unread = new Set();  // ids of the rows that arrived while the reader was scrolled up
 
   const panel = el("div", "ivs-chat");
   const header = el("div", "ivs-chat-header");
@@ -104,7 +105,21 @@ function render({ model, el: root }) {
   root.append(panel);
 
   const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
-  const toBottom = () => { list.scrollTop = list.scrollHeight; jump.hidden = true; };
+
+  function renderJump() {
+    jump.hidden = unread.size === 0;
+    jump.textContent = `${unread.size} new message${unread.size === 1 ? "" : "s"} ↓`;
+  }
+
+  function markRead() {
+    unread.clear();
+    renderJump();
+  }
+
+  function toBottom() {
+    list.scrollTop = list.scrollHeight;
+    markRead();
+  }
 
   function tools() {
     const box = el("span", "ivs-chat-tools");
@@ -169,12 +184,11 @@ function render({ model, el: root }) {
     const follow = nearBottom();
     const keep = new Set(rows.map((row) => row.id));
     for (const [id, li] of rowsById) {
-      if (!keep.has(id)) { li.remove(); rowsById.delete(id); }
+      if (!keep.has(id)) { li.remove(); rowsById.delete(id); unread.delete(id); }
     }
     // New rows go where the history has them: mostly at the end, but prefill() puts logged
     // messages before the live ones, and runs are grouped by what is adjacent on screen.
     let previous = null;
-    let added = 0;
     for (const row of rows) {
       let li = rowsById.get(row.id);
       if (!li) {
@@ -182,12 +196,12 @@ function render({ model, el: root }) {
         rowData.set(li, row);
         rowsById.set(row.id, li);
         if (previous) previous.after(li); else list.prepend(li);
-        added += 1;
+        if (!follow) unread.add(row.id);
       }
       previous = li;
     }
     regroup();
-    if (follow) toBottom(); else if (added) jump.hidden = false;
+    if (follow) toBottom(); else renderJump();
   }
 
   function renderStatus() {
@@ -228,6 +242,7 @@ function render({ model, el: root }) {
     model.send({ action: "send", content });
     input.value = "";
     renderCounter();
+    toBottom();  // the sender's own message arrives at the end: show it there
   }
 
   function onListClick(event) {
@@ -239,7 +254,7 @@ function render({ model, el: root }) {
   }
 
   const onKeydown = (event) => event.stopPropagation();  // keep Enter/shortcuts inside the panel
-  const onScroll = () => { if (nearBottom()) jump.hidden = true; };
+  const onScroll = () => { if (unread.size && nearBottom()) markRead(); };
   const onReconnect = () => model.send({ action: "connect" });
 
   form.addEventListener("submit", onSubmit);
@@ -263,7 +278,7 @@ function render({ model, el: root }) {
   renderStatus();
   renderError();
   renderCounter();
-  jump.hidden = true;
+  renderJump();
   renderHistory();
   requestAnimationFrame(toBottom);  // the list has a height only once it is in the page
 

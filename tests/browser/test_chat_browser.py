@@ -251,17 +251,34 @@ def test_history_is_capped_and_autoscroll_respects_a_reader(open_chat: Callable[
     assert page.locator(".ivs-chat-row").count() == 20  # the DOM keeps only the capped history
     at_bottom = "l => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+    assert page.is_hidden(".ivs-chat-jump")
 
     page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")  # the reader scrolls up
     alice.chat.send_message("while you read")
     row(page, "while you read").wait_for(state="attached")
+    assert page.text_content(".ivs-chat-jump") == "1 new message ↓"
+    alice.chat.send_message("and this")
+    page.wait_for_function("() => document.querySelector('.ivs-chat-jump').textContent === '2 new messages ↓'")
     assert page.eval_on_selector(".ivs-chat-list", "l => l.scrollTop") == 0
-    page.click(".ivs-chat-jump")  # "new messages ↓"
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = l.scrollHeight; }")  # reads down to the end
+    page.locator(".ivs-chat-jump").wait_for(state="hidden")
+
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")
+    alice.chat.send_message("one more")
+    row(page, "one more").wait_for(state="attached")
+    assert page.text_content(".ivs-chat-jump") == "1 new message ↓"  # counted afresh
+    page.click(".ivs-chat-jump")
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
     assert page.is_hidden(".ivs-chat-jump")
 
     alice.chat.send_message("following again")
     row(page, "following again").wait_for()
+    assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+    assert page.is_hidden(".ivs-chat-jump")
+
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")
+    type_message(page, "my reply")  # sending goes back to the end, where the reply shows
+    row(page, "my reply").wait_for()
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
 
 
