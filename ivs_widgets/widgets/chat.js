@@ -253,7 +253,13 @@ function render({ model, el: root }) {
     if (button.classList.contains("ivs-chat-disconnect")) model.send({ action: "disconnect", user_id: row.user });
   }
 
-  const onKeydown = (event) => event.stopPropagation();  // keep Enter/shortcuts inside the panel
+  function onKeydown(event) {
+    event.stopPropagation();  // keep Enter, Escape and shortcuts inside the panel
+    if (event.key !== "Escape") return;
+    input.value = "";
+    renderCounter();
+  }
+
   const onScroll = () => { if (unread.size && nearBottom()) markRead(); };
   const onReconnect = () => model.send({ action: "connect" });
 

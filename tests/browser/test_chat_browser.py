@@ -379,3 +379,15 @@ def test_senders_have_stable_avatars_and_their_runs_are_grouped(open_chat: Calla
     page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
     row(page, "four").wait_for()
     assert page.evaluate(SHOWN) == shown
+
+
+def test_escape_clears_the_input(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat()
+    page.fill(".ivs-chat-input", "never mind")
+    assert page.text_content(".ivs-chat-counter") == "10/500"
+    page.press(".ivs-chat-input", "Escape")
+    assert page.input_value(".ivs-chat-input") == ""
+    assert page.text_content(".ivs-chat-counter") == "0/500"
+    assert page.locator(".ivs-chat-input").evaluate("i => i === document.activeElement")  # still typing here
+    type_message(page, "this one")
+    assert alice.receives(lambda f: isinstance(f, frames.ChatMessage)).content == "this one"
