@@ -1,8 +1,10 @@
 // ChatPanel front end (anywidget ESM, no imports).
 //
 // Every string that came from the chat (content, display names, user ids, event names and
-// attributes) is untrusted: it reaches the DOM only through textContent. Nothing here uses
-// innerHTML, insertAdjacentHTML or puts chat text into an attribute.
+// attributes) is untrusted: it reaches the DOM only as text (textContent, or strings passed to
+// append(), which become Text nodes). Nothing here uses innerHTML or insertAdjacentHTML. The one
+// attribute chat text can reach is a link's href, and only as an http(s) URL that `new URL()`
+// accepted (see linkHref).
 //
 // The kernel sends the capped history as one synced trait, at most every ~100 ms; render() diffs
 // it against the rows on screen by id, so each batch costs one DOM pass, not one per message.
@@ -66,6 +68,60 @@ function initial(name) {
   if (letter) return letter[0].toUpperCase();
   const visible = name.replace(/[\p{C}\p{Z}]/gu, "");  // controls, bidi overrides, spaces
   return visible ? GRAPHEMES.segment(visible).containing(0).segment : "?";
+}
+
+// An http(s) URL runs up to whitespace, a quote, an angle bracket or an invisible control or
+// format character (a bidi override could disguise where the link leads).
+const URL_CANDIDATE = /\bhttps?:\/\/[^\s<>"\p{C}]+/giu;
+const OPENING = { ")": "(", "]": "[", "}": "{" };
+
+function count(text, char) {
+  return text.split(char).length - 1;
+}
+
+function trimUrl(candidate) {
+  // Punctuation that ends a sentence is not part of the URL, nor a bracket closing one opened
+  // before it; a bracket the URL opened itself, as in ".../Foo_(bar)", stays.
+  let url = candidate;
+  while (/[.,;:!?'*)\]}]$/.test(url)) {
+    const last = url.at(-1);
+    if (OPENING[last] && count(url, OPENING[last]) >= count(url, last)) break;
+    url = url.slice(0, -1);
+  }
+  return url;
+}
+
+function linkHref(text) {
+  // Only http(s), checked on the parsed URL: never javascript:, data: or another scheme.
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function link(text, href) {
+  const a = el("a", "ivs-chat-link", text);
+  a.href = href;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";  // the opened page gets no handle on this one and no referrer
+  return a;
+}
+
+// Message text as Text nodes, each http(s) URL in it a link showing the URL as it was typed.
+function messageText(text) {
+  const node = el("span", "ivs-chat-text");
+  let shown = 0;
+  for (const match of text.matchAll(URL_CANDIDATE)) {
+    const url = trimUrl(match[0]);
+    const href = linkHref(url);
+    if (!href) continue;
+    node.append(text.slice(shown, match.index), link(url, href));
+    shown = match.index + url.length;
+  }
+  node.append(text.slice(shown));
+  return node;
 }
 
 function sameRun(head, row) {
@@ -147,7 +203,7 @@ function render({ model, el: root }) {
     meta.append(timeElement(row.time), tools());
     // Every row gets avatar and name, even inside a run (CSS hides them there): when a deletion or
     // the history cap removes a run's first row, regroup() only has to move the class.
-    li.append(avatar, el("span", "ivs-chat-name", row.name), meta, el("span", "ivs-chat-text", row.text));
+    li.append(avatar, el("span", "ivs-chat-name", row.name), meta, messageText(row.text));
     return li;
   }
 

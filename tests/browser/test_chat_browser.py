@@ -381,6 +381,31 @@ def test_senders_have_stable_avatars_and_their_runs_are_grouped(open_chat: Calla
     assert page.evaluate(SHOWN) == shown
 
 
+@pytest.mark.parametrize("alice", ["https://alice.example/"], indirect=True, ids=["url-name"])
+def test_links_open_safely_and_only_http(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat()
+    text = ("see https://example.com/wiki/Tea_(drink). or (http://example.org/?q=a&b=c), "
+            "not javascript:alert(1), ftp://example.net/x or https://x/\"><b>bold</b>")
+    alice.chat.send_message(text)
+    shown = row(page, text)
+    shown.wait_for()
+    links = shown.locator("a").evaluate_all(
+        "links => links.map((a) => [a.textContent, a.href, a.target, a.rel, a.attributes.length])")
+    assert links == [
+        ["https://example.com/wiki/Tea_(drink)", "https://example.com/wiki/Tea_(drink)", "_blank",
+         "noopener noreferrer", 4],
+        ["http://example.org/?q=a&b=c", "http://example.org/?q=a&b=c", "_blank", "noopener noreferrer", 4],
+        ["https://x/", "https://x/", "_blank", "noopener noreferrer", 4],
+    ]
+    assert shown.locator(".ivs-chat-text b").count() == 0
+    looks = shown.locator("a").first.evaluate(
+        "a => [getComputedStyle(a).textDecorationLine, getComputedStyle(a).color === getComputedStyle(a.parentNode).color]")
+    assert looks == ["underline", False]  # it looks like a link, in JupyterLab too
+    # Only message text has links: a URL as a display name stays text.
+    assert shown.locator(".ivs-chat-name").text_content() == "https://alice.example/"
+    assert shown.locator(".ivs-chat-name a").count() == 0
+
+
 def test_escape_clears_the_input(open_chat: Callable[..., Any], alice: Alice) -> None:
     page = open_chat()
     page.fill(".ivs-chat-input", "never mind")
