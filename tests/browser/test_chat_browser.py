@@ -8,6 +8,7 @@ AWS would. The other side of the chat is "alice", a BackgroundChatRoom in this p
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from labdriver import free_port, server_process
+from labdriver import ARTIFACTS, free_port, server_process
 
 from ivs_widgets.chat import BackgroundChatRoom, ChatToken
 from ivs_widgets.protocol import frames
@@ -75,6 +76,13 @@ bob = frames.Sender("bob", {"displayName": "Bob"})
 panel.prefill(frames.ChatMessage(id=f"earlier{n}", content=f"earlier {n}", sender=bob,
                                  send_time=f"2025-01-02T10:0{minute}:00.123456789Z")
               for n, minute in enumerate((0, 4, 6)))
+"""
+TOO_LONG = """\
+from ivs_widgets.chat import ChatError
+try:
+    panel.send("x" * (panel.max_length + 1))
+except ChatError:
+    pass
 """
 #: Each row as [text, initial, avatar colour, continued] for a message, [class] for anything else.
 SHOWN = """() => [...document.querySelectorAll('.ivs-chat-list > li')].map((li) => {
@@ -147,12 +155,31 @@ def open_chat(run_all: Any, page: Any, lab_root: Path, jupyterlab: str, sandbox:
         return page
 
     yield run
-    # End this notebook's kernel, and the panel's connection with it. The page's own request
-    # context carries JupyterLab's XSRF cookie, which a DELETE needs.
-    xsrf = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}.get("_xsrf", "")
+    # End this notebook's kernel, and the panel's connection with it.
     for session in page.request.get(f"{jupyterlab}/api/sessions").json():
         if session["path"] == name:
-            page.request.delete(f"{jupyterlab}/api/sessions/{session['id']}", headers={"X-XSRFToken": xsrf})
+            page.request.delete(f"{jupyterlab}/api/sessions/{session['id']}", headers=xsrf_header(page))
+
+
+def xsrf_header(page: Any) -> dict[str, str]:
+    """What JupyterLab's API wants on a change: the XSRF cookie that the page's request context carries."""
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    return {"X-XSRFToken": cookies.get("_xsrf", "")}
+
+
+@pytest.fixture
+def theme(request: pytest.FixtureRequest, page: Any, jupyterlab: str) -> Iterator[str]:
+    """JupyterLab's theme (the parameter) in the user settings for one test; then the default again."""
+    url = f"{jupyterlab}/lab/api/settings/@jupyterlab/apputils-extension:themes"
+    page.request.get(f"{jupyterlab}/lab")  # the page's first answer sets the XSRF cookie
+
+    def choose(settings: dict[str, str]) -> None:
+        answer = page.request.put(url, data=json.dumps({"raw": json.dumps(settings)}), headers=xsrf_header(page))
+        assert answer.ok, answer.text()
+
+    choose({"theme": request.param})
+    yield request.param
+    choose({})
 
 
 def type_message(page: Any, text: str) -> None:
@@ -416,3 +443,70 @@ def test_escape_clears_the_input(open_chat: Callable[..., Any], alice: Alice) ->
     assert page.locator(".ivs-chat-input").evaluate("i => i === document.activeElement")  # still typing here
     type_message(page, "this one")
     assert alice.receives(lambda f: isinstance(f, frames.ChatMessage)).content == "this one"
+
+
+#: For each selector, the text colour and the colour behind it (the nearest opaque background), as
+#: RGBA bytes: a canvas converts whatever CSS colour syntax the browser computed.
+COLOURS = """(selectors) => {
+  const canvas = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+  const rgba = (css) => {
+    canvas.clearRect(0, 0, 1, 1);
+    canvas.fillStyle = css;
+    canvas.fillRect(0, 0, 1, 1);
+    return [...canvas.getImageData(0, 0, 1, 1).data];
+  };
+  const behind = (node) => {
+    for (; node; node = node.parentElement) {
+      const colour = rgba(getComputedStyle(node).backgroundColor);
+      if (colour[3] === 255) return colour;
+    }
+    return [255, 255, 255, 255];
+  };
+  return selectors.map((selector) => {
+    const node = document.querySelector(selector);
+    return [rgba(getComputedStyle(node).color), behind(node)];
+  });
+}"""
+#: Every kind of text the panel shows, shown by the theme test.
+TEXTS = [".ivs-chat-title", ".ivs-chat-state", ".ivs-chat-error", ".ivs-chat-message .ivs-chat-name",
+         ".ivs-chat-message .ivs-chat-text", ".ivs-chat-time", ".ivs-chat-link", ".ivs-chat-avatar",
+         ".ivs-chat-event-name", ".ivs-chat-attr-value", ".ivs-chat-input", ".ivs-chat-counter", ".ivs-chat-send"]
+
+
+def luminance(rgb: list[float]) -> float:
+    """WCAG relative luminance of an sRGB colour given as 0-255 channels."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def over(text: list[int], background: list[int]) -> list[float]:
+    """A translucent text colour as it shows on its background."""
+    alpha = text[3] / 255
+    return [alpha * t + (1 - alpha) * b for t, b in zip(text[:3], background[:3])]
+
+
+def contrast(text: list[int], background: list[int]) -> float:
+    lighter, darker = sorted((luminance(over(text, background)), luminance(background[:3])), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"], indirect=True)
+def test_the_panel_reads_well_in_light_and_dark_themes(theme: str, open_chat: Callable[..., Any], alice: Alice,
+                                                        ivschat: Any, room: dict[str, Any]) -> None:
+    page = open_chat(more=(TOO_LONG,))
+    page.wait_for_function("name => document.body.dataset.jpThemeName === name", arg=theme)
+    alice.chat.send_message("the docs: https://docs.aws.amazon.com/ivs/")
+    alice.chat.send_message("and more")
+    ivschat.send_event(roomIdentifier=room["arn"], eventName="poll_opened", attributes={"question": "tea?"})
+    page.locator(".ivs-chat-event").wait_for()
+    page.locator(".ivs-chat-error").filter(has_text="too long").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".ivs-chat").screenshot(path=str(ARTIFACTS / f"chat-panel-{theme.lower().replace(' ', '-')}.png"))
+
+    colours = dict(zip(TEXTS, page.evaluate(COLOURS, TEXTS)))
+    text, background = colours[".ivs-chat-message .ivs-chat-text"]
+    dark = theme == "JupyterLab Dark"
+    assert (luminance(background[:3]) < 0.05) == dark and (luminance(over(text, background)) > 0.5) == dark
+    # WCAG AA for text of this size: 4.5:1, against whatever each text sits on.
+    low = {selector: round(contrast(*pair), 2) for selector, pair in colours.items() if contrast(*pair) < 4.5}
+    assert low == {}
