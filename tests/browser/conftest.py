@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labdriver import jupyter_server, run_all_cells
+from labdriver import ARTIFACTS, jupyter_server, run_all_cells
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                  "--autoplay-policy=no-user-gesture-required"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def pytest_configure(config: pytest.Config) -> None:

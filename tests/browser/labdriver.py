@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+#: Screenshots: of failed tests (conftest.py) and the ones tests take to be looked at.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: Any cell prompt shows an execution count or "*": Run All has started.
 CELLS_STARTED = (r"() => [...document.querySelectorAll('.jp-InputPrompt')]"
                  r".some((p) => /\[[0-9*]+\]/.test(p.textContent))")

@@ -8,6 +8,7 @@ AWS would. The other side of the chat is "alice", a BackgroundChatRoom in this p
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from labdriver import free_port, server_process
+from labdriver import ARTIFACTS, free_port, server_process
 
 from ivs_widgets.chat import BackgroundChatRoom, ChatToken
 from ivs_widgets.protocol import frames
@@ -62,6 +63,36 @@ panel.send("the kernel is busy")
 released.wait(300)
 panel.send("the kernel is free")
 """
+#: Waits for alice's "prefill now", then shows three logged messages of bob's: the second 4 minutes
+#: after the first (same run), the third 6 minutes after the first (a new run).
+PREFILL = """\
+import threading
+from ivs_widgets.protocol import frames
+
+go = threading.Event()
+panel.on_message(lambda message: message.content == "prefill now" and go.set())
+go.wait(300)
+bob = frames.Sender("bob", {"displayName": "Bob"})
+panel.prefill(frames.ChatMessage(id=f"earlier{n}", content=f"earlier {n}", sender=bob,
+                                 send_time=f"2025-01-02T10:0{minute}:00.123456789Z")
+              for n, minute in enumerate((0, 4, 6)))
+"""
+TOO_LONG = """\
+from ivs_widgets.chat import ChatError
+try:
+    panel.send("x" * (panel.max_length + 1))
+except ChatError:
+    pass
+"""
+#: Each row as [text, initial, avatar colour, continued] for a message, [class] for anything else.
+SHOWN = """() => [...document.querySelectorAll('.ivs-chat-list > li')].map((li) => {
+  if (!li.classList.contains('ivs-chat-message')) return [li.className];
+  const avatar = li.querySelector('.ivs-chat-avatar');
+  return [li.querySelector('.ivs-chat-text').textContent, avatar.textContent,
+          getComputedStyle(avatar).backgroundColor, li.classList.contains('ivs-chat-continued')];
+})"""
+
+
 @pytest.fixture
 def room(ivschat: Any) -> dict[str, Any]:
     """A room at the service's highest message rate, so a test can fill the panel quickly."""
@@ -98,14 +129,13 @@ def alice(sandbox: Sandbox, ivschat: Any, room: dict[str, Any], request: pytest.
 
 
 def write_notebook(path: Path, sandbox: Sandbox, room_arn: str, display_name: str = "Viewer",
-                   busy: bool = False, history_limit: int = 300) -> None:
+                   more: tuple[str, ...] = (), history_limit: int = 300) -> None:
+    """A notebook that shows a panel, then runs the code cells in ``more``."""
     config = CONFIG.format(control=sandbox.control_endpoint, messaging=sandbox.messaging_endpoint,
                            region=sandbox.region, room=room_arn, key=sandbox.config.access_key_id,
                            secret=sandbox.config.secret_access_key, user=VIEWER, display=display_name,
                            capabilities=ALL, history_limit=history_limit)
-    cells = [nbformat.v4.new_code_cell(config), nbformat.v4.new_code_cell(PANEL)]
-    if busy:
-        cells.append(nbformat.v4.new_code_cell(BUSY))
+    cells = [nbformat.v4.new_code_cell(source) for source in (config, PANEL, *more)]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, path)
@@ -117,20 +147,39 @@ def open_chat(run_all: Any, page: Any, lab_root: Path, jupyterlab: str, sandbox:
     """``open_chat(display_name, ...)``: write the notebook, run it, wait for the panel to connect."""
     name = f"{request.node.originalname}.ipynb"
 
-    def run(display_name: str = "Viewer", busy: bool = False, history_limit: int = 300) -> Any:
-        write_notebook(lab_root / name, sandbox, room["arn"], display_name, busy, history_limit)
+    def run(display_name: str = "Viewer", more: tuple[str, ...] = (), history_limit: int = 300) -> Any:
+        write_notebook(lab_root / name, sandbox, room["arn"], display_name, more, history_limit)
         run_all(name)
         page.set_default_timeout(TIMEOUT_S * 1000)
         page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
         return page
 
     yield run
-    # End this notebook's kernel, and the panel's connection with it. The page's own request
-    # context carries JupyterLab's XSRF cookie, which a DELETE needs.
-    xsrf = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}.get("_xsrf", "")
+    # End this notebook's kernel, and the panel's connection with it.
     for session in page.request.get(f"{jupyterlab}/api/sessions").json():
         if session["path"] == name:
-            page.request.delete(f"{jupyterlab}/api/sessions/{session['id']}", headers={"X-XSRFToken": xsrf})
+            page.request.delete(f"{jupyterlab}/api/sessions/{session['id']}", headers=xsrf_header(page))
+
+
+def xsrf_header(page: Any) -> dict[str, str]:
+    """What JupyterLab's API wants on a change: the XSRF cookie that the page's request context carries."""
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    return {"X-XSRFToken": cookies.get("_xsrf", "")}
+
+
+@pytest.fixture
+def theme(request: pytest.FixtureRequest, page: Any, jupyterlab: str) -> Iterator[str]:
+    """JupyterLab's theme (the parameter) in the user settings for one test; then the default again."""
+    url = f"{jupyterlab}/lab/api/settings/@jupyterlab/apputils-extension:themes"
+    page.request.get(f"{jupyterlab}/lab")  # the page's first answer sets the XSRF cookie
+
+    def choose(settings: dict[str, str]) -> None:
+        answer = page.request.put(url, data=json.dumps({"raw": json.dumps(settings)}), headers=xsrf_header(page))
+        assert answer.ok, answer.text()
+
+    choose({"theme": request.param})
+    yield request.param
+    choose({})
 
 
 def type_message(page: Any, text: str) -> None:
@@ -202,7 +251,7 @@ def test_markup_in_chat_is_shown_as_text(open_chat: Callable[..., Any], alice: A
 
 
 def test_messages_arrive_while_a_cell_is_busy(open_chat: Callable[..., Any], alice: Alice) -> None:
-    page = open_chat(busy=True)
+    page = open_chat(more=(BUSY,))
 
     def said_by_viewer(text: str) -> None:
         alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER
@@ -229,17 +278,34 @@ def test_history_is_capped_and_autoscroll_respects_a_reader(open_chat: Callable[
     assert page.locator(".ivs-chat-row").count() == 20  # the DOM keeps only the capped history
     at_bottom = "l => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+    assert page.is_hidden(".ivs-chat-jump")
 
     page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")  # the reader scrolls up
     alice.chat.send_message("while you read")
     row(page, "while you read").wait_for(state="attached")
+    assert page.text_content(".ivs-chat-jump") == "1 new message ↓"
+    alice.chat.send_message("and this")
+    page.wait_for_function("() => document.querySelector('.ivs-chat-jump').textContent === '2 new messages ↓'")
     assert page.eval_on_selector(".ivs-chat-list", "l => l.scrollTop") == 0
-    page.click(".ivs-chat-jump")  # "new messages ↓"
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = l.scrollHeight; }")  # reads down to the end
+    page.locator(".ivs-chat-jump").wait_for(state="hidden")
+
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")
+    alice.chat.send_message("one more")
+    row(page, "one more").wait_for(state="attached")
+    assert page.text_content(".ivs-chat-jump") == "1 new message ↓"  # counted afresh
+    page.click(".ivs-chat-jump")
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
     assert page.is_hidden(".ivs-chat-jump")
 
     alice.chat.send_message("following again")
     row(page, "following again").wait_for()
+    assert page.eval_on_selector(".ivs-chat-list", at_bottom)
+    assert page.is_hidden(".ivs-chat-jump")
+
+    page.eval_on_selector(".ivs-chat-list", "l => { l.scrollTop = 0; }")
+    type_message(page, "my reply")  # sending goes back to the end, where the reply shows
+    row(page, "my reply").wait_for()
     assert page.eval_on_selector(".ivs-chat-list", at_bottom)
 
 
@@ -283,3 +349,164 @@ def test_the_panel_works_in_voila(page: Any, tmp_path: Path, sandbox: Sandbox, r
         type_message(page, "typed in voila")
         assert alice.receives(lambda f: isinstance(f, frames.ChatMessage) and f.sender.user_id == VIEWER).content == \
             "typed in voila"
+
+
+def test_senders_have_stable_avatars_and_their_runs_are_grouped(open_chat: Callable[..., Any], alice: Alice,
+                                                                 ivschat: Any, room: dict[str, Any]) -> None:
+    page = open_chat(more=(PREFILL,))
+    alice.chat.send_message("one")
+    row(page, "one").wait_for()
+    alice.chat.send_message("prefill now")
+    row(page, "earlier 2").wait_for()  # logged messages go before the live ones
+    alice.chat.send_message("two")
+    ivschat.send_event(roomIdentifier=room["arn"], eventName="poll_opened")
+    alice.chat.send_message("three")
+    row(page, "three").wait_for()
+    type_message(page, "mine")
+    row(page, "mine").wait_for()
+    alice.chat.send_message("four")
+    row(page, "four").wait_for()
+
+    shown = page.evaluate(SHOWN)
+    texts = [entry[0] for entry in shown]
+    assert texts == ["earlier 0", "earlier 1", "earlier 2", "one", "prefill now", "two",
+                     "ivs-chat-row ivs-chat-event", "three", "mine", "four"]
+    messages = {entry[0]: entry[1:] for entry in shown if len(entry) > 1}
+    # Bob: 4 minutes after his first message is the same run, 6 minutes after it a new one.
+    # Alice: the event ends her run; so does the viewer's message.
+    continued = {text for text, (_, _, more) in messages.items() if more}
+    assert continued == {"earlier 1", "prefill now", "two"}
+    initials = {text: initial for text, (initial, _, _) in messages.items()}
+    assert initials == {"earlier 0": "B", "earlier 1": "B", "earlier 2": "B", "one": "A", "prefill now": "A",
+                        "two": "A", "three": "A", "mine": "V", "four": "A"}
+    colours = {text: colour for text, (_, colour, _) in messages.items()}
+    assert len({colours[text] for text in ("earlier 0", "earlier 1", "earlier 2")}) == 1
+    assert len({colours[text] for text in ("one", "prefill now", "two", "three", "four")}) == 1
+    assert colours["earlier 0"] != colours["one"]
+
+    # Inside a run only the text shows; the time appears on hover.
+    assert row(page, "earlier 0").locator(".ivs-chat-name").is_visible()
+    assert row(page, "earlier 1").locator(".ivs-chat-name").is_hidden()
+    assert row(page, "earlier 1").locator(".ivs-chat-avatar").is_hidden()
+    assert row(page, "earlier 1").locator(".ivs-chat-time").is_hidden()
+    row(page, "earlier 1").hover()
+    assert row(page, "earlier 1").locator(".ivs-chat-time").is_visible()
+
+    # The full date and time on hover, as the title; the machine-readable time as dateTime.
+    time = row(page, "earlier 0").locator(".ivs-chat-time")
+    assert time.evaluate("t => t.dateTime") == "2025-01-02T10:00:00.123Z"
+    title, clock = time.evaluate("t => t.title"), time.text_content()
+    assert "2025" in title and clock in title and len(title) > len(clock)
+
+    # The same avatars and runs after the page is reloaded: the view renders again from the kernel.
+    page.click(".jp-Notebook .jp-Cell .jp-InputPrompt >> nth=0")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)")
+    page.reload()
+    page.wait_for_selector(".ivs-chat-state-connected", timeout=90_000)
+    row(page, "four").wait_for()
+    assert page.evaluate(SHOWN) == shown
+
+
+@pytest.mark.parametrize("alice", ["https://alice.example/"], indirect=True, ids=["url-name"])
+def test_links_open_safely_and_only_http(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat()
+    text = ("see https://example.com/wiki/Tea_(drink). or (http://example.org/?q=a&b=c), "
+            "not javascript:alert(1), ftp://example.net/x or https://x/\"><b>bold</b>")
+    alice.chat.send_message(text)
+    shown = row(page, text)
+    shown.wait_for()
+    links = shown.locator("a").evaluate_all(
+        "links => links.map((a) => [a.textContent, a.href, a.target, a.rel, a.attributes.length])")
+    assert links == [
+        ["https://example.com/wiki/Tea_(drink)", "https://example.com/wiki/Tea_(drink)", "_blank",
+         "noopener noreferrer", 4],
+        ["http://example.org/?q=a&b=c", "http://example.org/?q=a&b=c", "_blank", "noopener noreferrer", 4],
+        ["https://x/", "https://x/", "_blank", "noopener noreferrer", 4],
+    ]
+    assert shown.locator(".ivs-chat-text b").count() == 0
+    looks = shown.locator("a").first.evaluate(
+        "a => [getComputedStyle(a).textDecorationLine, getComputedStyle(a).color === getComputedStyle(a.parentNode).color]")
+    assert looks == ["underline", False]  # it looks like a link, in JupyterLab too
+    # Only message text has links: a URL as a display name stays text.
+    assert shown.locator(".ivs-chat-name").text_content() == "https://alice.example/"
+    assert shown.locator(".ivs-chat-name a").count() == 0
+
+
+def test_escape_clears_the_input(open_chat: Callable[..., Any], alice: Alice) -> None:
+    page = open_chat()
+    page.fill(".ivs-chat-input", "never mind")
+    assert page.text_content(".ivs-chat-counter") == "10/500"
+    page.press(".ivs-chat-input", "Escape")
+    assert page.input_value(".ivs-chat-input") == ""
+    assert page.text_content(".ivs-chat-counter") == "0/500"
+    assert page.locator(".ivs-chat-input").evaluate("i => i === document.activeElement")  # still typing here
+    type_message(page, "this one")
+    assert alice.receives(lambda f: isinstance(f, frames.ChatMessage)).content == "this one"
+
+
+#: For each selector, the text colour and the colour behind it (the nearest opaque background), as
+#: RGBA bytes: a canvas converts whatever CSS colour syntax the browser computed.
+COLOURS = """(selectors) => {
+  const canvas = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+  const rgba = (css) => {
+    canvas.clearRect(0, 0, 1, 1);
+    canvas.fillStyle = css;
+    canvas.fillRect(0, 0, 1, 1);
+    return [...canvas.getImageData(0, 0, 1, 1).data];
+  };
+  const behind = (node) => {
+    for (; node; node = node.parentElement) {
+      const colour = rgba(getComputedStyle(node).backgroundColor);
+      if (colour[3] === 255) return colour;
+    }
+    return [255, 255, 255, 255];
+  };
+  return selectors.map((selector) => {
+    const node = document.querySelector(selector);
+    return [rgba(getComputedStyle(node).color), behind(node)];
+  });
+}"""
+#: Every kind of text the panel shows, shown by the theme test.
+TEXTS = [".ivs-chat-title", ".ivs-chat-state", ".ivs-chat-error", ".ivs-chat-message .ivs-chat-name",
+         ".ivs-chat-message .ivs-chat-text", ".ivs-chat-time", ".ivs-chat-link", ".ivs-chat-avatar",
+         ".ivs-chat-event-name", ".ivs-chat-attr-value", ".ivs-chat-input", ".ivs-chat-counter", ".ivs-chat-send"]
+
+
+def luminance(rgb: list[float]) -> float:
+    """WCAG relative luminance of an sRGB colour given as 0-255 channels."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def over(text: list[int], background: list[int]) -> list[float]:
+    """A translucent text colour as it shows on its background."""
+    alpha = text[3] / 255
+    return [alpha * t + (1 - alpha) * b for t, b in zip(text[:3], background[:3])]
+
+
+def contrast(text: list[int], background: list[int]) -> float:
+    lighter, darker = sorted((luminance(over(text, background)), luminance(background[:3])), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"], indirect=True)
+def test_the_panel_reads_well_in_light_and_dark_themes(theme: str, open_chat: Callable[..., Any], alice: Alice,
+                                                        ivschat: Any, room: dict[str, Any]) -> None:
+    page = open_chat(more=(TOO_LONG,))
+    page.wait_for_function("name => document.body.dataset.jpThemeName === name", arg=theme)
+    alice.chat.send_message("the docs: https://docs.aws.amazon.com/ivs/")
+    alice.chat.send_message("and more")
+    ivschat.send_event(roomIdentifier=room["arn"], eventName="poll_opened", attributes={"question": "tea?"})
+    page.locator(".ivs-chat-event").wait_for()
+    page.locator(".ivs-chat-error").filter(has_text="too long").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".ivs-chat").screenshot(path=str(ARTIFACTS / f"chat-panel-{theme.lower().replace(' ', '-')}.png"))
+
+    colours = dict(zip(TEXTS, page.evaluate(COLOURS, TEXTS)))
+    text, background = colours[".ivs-chat-message .ivs-chat-text"]
+    dark = theme == "JupyterLab Dark"
+    assert (luminance(background[:3]) < 0.05) == dark and (luminance(over(text, background)) > 0.5) == dark
+    # WCAG AA for text of this size: 4.5:1, against whatever each text sits on.
+    low = {selector: round(contrast(*pair), 2) for selector, pair in colours.items() if contrast(*pair) < 4.5}
+    assert low == {}

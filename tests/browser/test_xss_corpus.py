@@ -1,20 +1,24 @@
 """Every chat string ChatPanel shows is text, never markup: an XSS corpus in JupyterLab under Chromium.
 
 Each payload of ``xss_payloads`` goes into the room through the sandbox as message content, as a
-display name (token attribute), as a user id, as message attributes, as a custom event's name and
-attributes (SendEvent) and as a moderator's disconnect notice (user id and reason). Message
+display name (token attribute, which the avatar's initial comes from), as a user id (which the
+avatar's colour comes from), as message attributes, as a custom event's name and attributes
+(SendEvent) and as a moderator's disconnect notice (user id and reason). Each payload's sender
+then says a second message with a link in it, which the panel groups under the first. Message
 attributes never reach the view (the panel shows content only), so only the trap covers them.
 
 One notebook runs one panel. Every payload would call ``window.__xss(label)`` if the page ever ran
 it, and a trap installed before JupyterLab loads records such calls. The test checks that the trap
-stayed empty, that each payload is the exact text of the element that shows it, and that nothing
-active (handlers, scripts, frames, ``javascript:`` links) exists inside the panel; a control then
-shows that the trap does fire for markup parsed into this page.
+stayed empty, that each payload is the exact text of the element that shows it, that each
+avatar's initial is the name's first letter, and that nothing active (handlers, scripts, frames,
+links other than http(s) ones opening with ``rel="noopener noreferrer"``) exists inside the panel;
+a control then shows that the trap does fire for markup parsed into this page.
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +54,10 @@ window.__xss = (label) => {
 #: Each row of the panel as the viewer sees it, from the DOM alone.
 ROWS = """() => [...document.querySelectorAll('.ivs-chat-list > li')].map((li) => {
   const text = (selector) => li.querySelector(selector)?.textContent ?? null;
-  if (li.classList.contains('ivs-chat-message')) return ['message', text('.ivs-chat-name'), text('.ivs-chat-text')];
+  if (li.classList.contains('ivs-chat-message')) {
+    return ['message', text('.ivs-chat-name'), text('.ivs-chat-text'), text('.ivs-chat-avatar'),
+            li.classList.contains('ivs-chat-continued')];
+  }
   if (li.classList.contains('ivs-chat-event')) {
     const attrs = [...li.querySelectorAll('.ivs-chat-attr')].map((pair) =>
       [pair.querySelector('.ivs-chat-attr-key').textContent, pair.querySelector('.ivs-chat-attr-value').textContent]);
@@ -59,23 +66,36 @@ ROWS = """() => [...document.querySelectorAll('.ivs-chat-list > li')].map((li) =
   return ['notice', text('.ivs-chat-text')];
 })"""
 #: Anything inside the panel that could run code or load a document: a tag the panel never builds
-#: itself, an on* or javascript: attribute, or markup inside a field that holds chat text.
+#: itself, an on* or javascript: attribute, a link that is not a plain http(s) one opening in a new
+#: tab with no opener, or markup inside a field that holds chat text (links only in message text).
 ACTIVE = """() => {
   const harmless = new Set(['DIV', 'SPAN', 'BUTTON', 'OL', 'LI', 'TIME', 'FORM', 'INPUT']);
+  const plainLink = (a) => ['http:', 'https:'].includes(a.protocol) && a.target === '_blank'
+    && a.rel === 'noopener noreferrer' && !a.childElementCount
+    && [...a.attributes].map((attr) => attr.name).sort().join() === 'class,href,rel,target';
   const found = [];
   for (const node of document.querySelectorAll('.ivs-chat, .ivs-chat *')) {
-    if (!harmless.has(node.tagName)) found.push(node.tagName);
+    const link = node.tagName === 'A';
+    if (link ? !plainLink(node) : !harmless.has(node.tagName)) found.push(node.outerHTML.slice(0, 200));
     for (const attr of node.attributes) {
-      const active = /^on/i.test(attr.name) || /javascript:/i.test(attr.value);
-      if (active) found.push(`${node.tagName} ${attr.name}=${attr.value}`);
+      const parsed = link && attr.name === 'href';  // plainLink checks its parsed protocol
+      if (/^on/i.test(attr.name) || (!parsed && /javascript:/i.test(attr.value))) {
+        found.push(`${node.tagName} ${attr.name}=${attr.value}`);
+      }
     }
   }
-  const fields = '.ivs-chat-name, .ivs-chat-text, .ivs-chat-event-name, .ivs-chat-attr-key, .ivs-chat-attr-value';
+  const fields = '.ivs-chat-name, .ivs-chat-avatar, .ivs-chat-notice .ivs-chat-text, .ivs-chat-event-name, ' +
+    '.ivs-chat-attr-key, .ivs-chat-attr-value';
   for (const node of document.querySelectorAll(fields)) {
     if (node.childElementCount) found.push(`${node.className} has child elements`);
   }
+  for (const node of document.querySelectorAll('.ivs-chat-message .ivs-chat-text')) {
+    if ([...node.children].some((child) => child.tagName !== 'A')) found.push('message text has markup');
+  }
   return found;
 }"""
+#: The text of every link in the panel.
+LINKS = "() => [...document.querySelectorAll('.ivs-chat a')].map((a) => a.textContent)"
 #: The control: markup parsed into this page does run, so an empty trap means the panel parsed none.
 CONTROL = """() => {
   const probe = document.createElement('div');
@@ -132,6 +152,21 @@ def attributes_for(payload: str) -> dict[str, str]:
     return {}
 
 
+def initial(name: str) -> str:
+    """The avatar's initial: the first letter or digit with its combining marks, in upper case."""
+    for n, char in enumerate(name):
+        if unicodedata.category(char)[0] in "LN":
+            end = n + 1
+            while end < len(name) and unicodedata.category(name[end])[0] == "M":
+                end += 1
+            return name[n:end].upper()
+    raise AssertionError(f"every name in the corpus has a letter or digit: {name!r}")
+
+
+def link_for(label: str) -> str:
+    return f"https://example.invalid/{label}"
+
+
 def corpus_plan(sandbox: Sandbox, ivschat: Any, room_arn: str) -> tuple[list[Step], list[Row]]:
     """The sends, in order, and the rows the viewer must see for them, in the same order."""
 
@@ -158,13 +193,16 @@ def corpus_plan(sandbox: Sandbox, ivschat: Any, room_arn: str) -> tuple[list[Ste
         as_name = attributes_bytes({"displayName": text}) <= MAX_ATTRIBUTES_BYTES
         name = text if as_name else f"sender of {label}"
         steps.append(say(f"sender-{label}", {"displayName": name}, text, attributes))
-        rows.append(["message", name, text])
+        rows.append(["message", name, text, initial(name), False])
+        again = f"{label} again: {link_for(label)}."
+        steps.append(say(f"sender-{label}", {"displayName": name}, again, {}))
+        rows.append(["message", name, again, initial(name), True])
         event_name = text if len(text) <= MAX_EVENT_NAME else f"event-{label}"
         steps.append(event(event_name, attributes))
         rows.append(["event", event_name, [list(pair) for pair in attributes.items()]])
         if len(text) <= min(MAX_USER_ID, MAX_REASON):
             steps += [say(text, {}, f"{label} as a user id", {}), kick(text, text)]
-            rows += [["message", text, f"{label} as a user id"],
+            rows += [["message", text, f"{label} as a user id", initial(text), False],
                      ["notice", f"{text} was disconnected by a moderator: {text}"]]
     return steps, rows
 
@@ -214,6 +252,8 @@ def test_no_payload_runs_and_each_shows_as_its_exact_text(chat_page: Any, sandbo
     mismatches = [(n, want, got) for n, (want, got) in enumerate(zip(expected, shown)) if want != got]
     assert not mismatches, f"{len(mismatches)} rows differ, first: {mismatches[:3]}"
     assert page.evaluate(ACTIVE) == []
+    links = page.evaluate(LINKS)
+    assert {link_for(label) for label, _ in payloads(MAX_LENGTH)} <= set(links)
     assert page.evaluate("() => window.__xssCalls") == []
 
     page.evaluate(CONTROL)

@@ -140,6 +140,23 @@ TEMPLATES: list[Template] = [(t, _same) for t in [
     "<!--[if gte IE 4]><script>§</script><![endif]-->",
     "<svg><![CDATA[><image xlink:href=\"]]><img src=x onerror=§>\"]]></svg>",
     "--><script>§</script>",
+    # links: only http(s) URLs become anchors, whose href comes from the parsed URL
+    "https://example.invalid/\"><img src=x onerror=§>",
+    "https://example.invalid/'><svg onload=§>",
+    "https://example.invalid/\" onmouseover=\"§\" x=\"",
+    "https://example.invalid/' onmouseover='§' x='",
+    "https://example.invalid/?q=<script>§</script>",
+    "https://example.invalid/</a><img src=x onerror=§>",
+    "https://example.invalid/(<svg onload=§>)",
+    "https://example.invalid/`<img src=x onerror=§>`",
+    "https://javascript:§@example.invalid/",
+    "javascript:§//https://example.invalid/",
+    "JaVaScRiPt:§ https://example.invalid/",
+    "data:text/html,<script>§</script> https://example.invalid/",
+    "vbscript:§ http://example.invalid/",
+    "https://example.invalid/\u202e<img src=x onerror=§>",
+    "[https://example.invalid/](javascript:§)",
+    "<a href=\"https://example.invalid/\" onclick=\"§\">https://example.invalid/</a>",
 ]] + [
     # HTML entities, URL encoding, JS escapes: shown literally, never decoded
     ("<script>§</script>", _html_entities),
