@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl as ssl_module
+import sysconfig
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
@@ -32,13 +33,25 @@ class OwnsSandbox:
 
     sandbox: Sandbox | None
     _exported: dict[str, str | None] | None = None
+    _closed: bool = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run: a notebook's clean-up cell checks it, so running it again is harmless."""
+        return self._closed
 
     def export_environment(self) -> None:
         """Point subprocesses of this kernel (``!aws ivschat …``, scripts) at the embedded sandbox: its
-        endpoint, stand-in credentials and region, until ``close()``. Never done on AWS."""
+        endpoint, stand-in credentials and region, until ``close()``. Never done on AWS.
+
+        The folder of this Python's scripts goes first on ``PATH`` too, so ``!aws`` runs the AWS CLI
+        installed with the tutorial even when Jupyter was started without activating its venv."""
         if self.sandbox is None or self._exported is not None:
             return
         variables = self.sandbox.environment()
+        scripts, path = sysconfig.get_path("scripts"), os.environ.get("PATH", "")
+        if scripts and scripts not in path.split(os.pathsep):
+            variables["PATH"] = os.pathsep.join(filter(None, [scripts, path]))
         self._exported = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
 
@@ -52,6 +65,7 @@ class OwnsSandbox:
             self._exported = None
         if self.sandbox is not None:
             self.sandbox.stop()
+        self._closed = True
 
     def __enter__(self) -> Self:
         return self

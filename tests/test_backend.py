@@ -118,3 +118,23 @@ def test_the_aws_backend_exports_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
     backend = connect("aws")
     backend.export_environment()
     assert "AWS_ENDPOINT_URL_IVSCHAT" not in os.environ
+
+
+def test_closed_tells_a_clean_up_cell_it_already_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    backend = connect()
+    assert not backend.closed
+    backend.close()
+    assert backend.closed
+    backend.close()  # twice is harmless
+
+
+def test_the_kernels_own_scripts_come_first_on_path_until_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``!aws`` finds the AWS CLI installed with the tutorial though Jupyter ran without an activated venv."""
+    import sysconfig
+
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with connect():
+        assert os.environ["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/usr/bin", "/bin"]
+    assert os.environ["PATH"] == "/usr/bin:/bin"

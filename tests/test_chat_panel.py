@@ -472,3 +472,71 @@ def test_prefill_shows_a_late_joiner_the_logged_messages_before_live_ones(
         panel.wait_for(lambda: [row["text"] for row in panel.history] == ["logged 0", "logged 1", "logged 2", "live"])
     finally:
         panel.close()
+
+
+# -- the end of a notebook, and cells that survive a learner -----------------------------------
+def test_end_leaves_the_panel_on_the_page_with_its_messages_marked_ended(make_panel: Callable[..., ChatPanel],
+                                                                          peers: Callable[..., Peer]) -> None:
+    panel = make_panel()
+    peers("alice", "Alice").say("before the end")
+    panel.wait_for_message(lambda m: m.content == "before the end")
+    recorded = panel.comm
+    panel.end()
+    assert panel.comm is recorded and recorded.sent[-1][0] != "comm_close"  # the widget stays
+    state = recorded.view_state()
+    assert (state["connection_state"], state["status"]) == ("ended", "chat ended")
+    assert [row["text"] for row in state["history"]] == ["before the end"]
+    assert repr(panel).endswith("ended, 1 message)")
+    with pytest.raises(RuntimeError, match="run the notebook again"):
+        panel.send("after the end")
+    recorded.from_view(action="connect")  # the view's Reconnect does nothing once ended
+    recorded.from_view(action="send", content="typed after the end")
+    assert panel.typed_messages(timeout=1) == []
+    panel.end()  # twice is fine
+    panel.close()  # and close() still removes it
+    assert recorded.sent[-1][0] == "comm_close"
+
+
+def test_transcript_is_the_conversation_as_text_and_escaped_html(make_panel: Callable[..., ChatPanel],
+                                                                 peers: Callable[..., Peer], ivschat: Any,
+                                                                 fast_room: dict[str, Any]) -> None:
+    panel = make_panel(title="Stage")
+    peers("mallory", "<b>Mallory</b>").say("<img src=x onerror=alert(1)>")
+    ivschat.send_event(roomIdentifier=fast_room["arn"], eventName="poll", attributes={"q": "tea?"})
+    panel.wait_for(lambda: len(panel.history) == 2)
+    panel.end()
+    transcript = panel.transcript()
+    lines = str(transcript).splitlines()
+    assert lines[0] == "Chat 'Stage' (chat ended): 1 message, times in UTC"
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  <b>Mallory</b>: <img src=x onerror=alert\(1\)>", lines[1])
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  \[event\] poll q=tea\?", lines[2])
+    markup = transcript._repr_html_()
+    assert "<img" not in markup and "<b>Mallory" not in markup
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markup and "&lt;b&gt;Mallory&lt;/b&gt;" in markup
+    assert repr(transcript) == str(transcript)
+
+
+def test_wait_for_message_waits_for_that_message_whatever_else_arrives(make_panel: Callable[..., ChatPanel],
+                                                                       peers: Callable[..., Peer]) -> None:
+    panel = make_panel()
+    alice = peers("alice")
+    alice.say("noise one")
+    wanted = alice.say("the one")
+    last = alice.say("noise two")
+    assert panel.wait_for_message(wanted["Id"]).content == "the one"
+    panel.wait_for_message(last["Id"])
+    assert panel.wait_for_message(lambda m: m.content.startswith("noise")).content == "noise two"  # the newest
+    with pytest.raises(TimeoutError, match="within 0.2 s: run the cell above first"):
+        panel.wait_for_message("NoSuchMessage", timeout=0.2, hint="run the cell above first")
+
+
+def test_typed_messages_are_those_the_viewer_typed_including_one_on_its_way(
+        make_panel: Callable[..., ChatPanel]) -> None:
+    panel = make_panel()
+    panel.send("from python")
+    panel.comm.from_view(action="send", content="typed one")
+    panel.comm.from_view(action="send", content="typed two")
+    # No waiting before: typed_messages waits for the room's answers to messages already sent.
+    assert [m.content for m in panel.typed_messages()] == ["typed one", "typed two"]
+    panel.comm.from_view(action="send", content="x" * 1000)  # refused as too long: not in the history
+    assert [m.content for m in panel.typed_messages()] == ["typed one", "typed two"]

@@ -412,3 +412,22 @@ def _attribute_values(markup: str, name: str) -> list[str]:
     collector = Collect()
     collector.feed(markup)
     return collector.values
+
+
+def test_end_stops_polling_and_keeps_the_last_view_with_actions_disabled(presenter: Presenter,
+                                                                         invite: dict[str, Any]) -> None:
+    counting = CountingPresenter(presenter.url, presenter.sandbox.config.access_key_id,
+                                 presenter.sandbox.config.secret_access_key, presenter.region,
+                                 ca_file=presenter.ca_file)
+    dashboard = counting.dashboard()
+    counting.wait_for_polls(2)
+    dashboard.end()
+    assert not dashboard.polling
+    polls = counting.polls
+    dashboard.refresh()
+    assert counting.polls == polls
+    assert text(dashboard.connection).startswith("Dashboard stopped (last update ")
+    assert rows(dashboard.invite)[0][0] == invite["code"]  # the last figures stay
+    assert dashboard.send_button.disabled and dashboard.close_button.disabled
+    assert dashboard.comm is not None
+    dashboard.close()

@@ -174,3 +174,18 @@ def test_plain_text_repr_reads_like_the_panel(panel: PlayerPanel) -> None:
     assert IPython.lib.pretty.pretty(panel) == text
     bundle, _ = panel._repr_mimebundle_()
     assert bundle["text/plain"] == text  # where widgets are not rendered (terminal, static viewers)
+
+
+def test_end_pauses_a_player_that_played_and_keeps_the_widget(panel: PlayerPanel) -> None:
+    from_browser(panel, state="playing", position=3.0)
+    panel.end()
+    assert panel.playing is False and panel.url == URL and panel.comm is not None
+    assert {"playing": False} in panel.comm.updates()
+    assert repr(panel) == f"<PlayerPanel ended, {URL}>"
+    panel.end()  # twice is fine
+
+
+def test_end_of_a_player_that_never_started_shows_no_stream(panel: PlayerPanel) -> None:
+    panel.end()  # under Run All the kernel has heard nothing from the browser yet
+    assert panel.url == "" and {"url": ""} in panel.comm.updates()
+    assert repr(panel) == f"<PlayerPanel ended, {URL}>"

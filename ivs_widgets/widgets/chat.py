@@ -7,16 +7,23 @@ gets it in batches, at most every ``FLUSH_INTERVAL_SECONDS``, as one synced trai
 The view's actions (send, delete, disconnect a user, reconnect) travel as custom widget messages.
 A kernel reads those only when it is idle: while a cell runs, what the viewer types waits for the
 cell to finish. Receiving does not wait.
+
+``end()`` is how a notebook finishes with a panel: the connection and its thread stop, and the
+widget stays on the page with its messages, marked "chat ended" (``close()`` would remove it).
+``transcript()`` gives the same conversation as text and escaped HTML, for readers without a kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +70,9 @@ DISCONNECT_WORDS = {
     DisconnectReason.FETCH_TOKEN_ERROR: "disconnected: could not get a chat token",
 }
 KICKED = "disconnected by a moderator"
+#: ``connection_state`` once ``end()`` ran: not a connection state the view can act on (no Reconnect).
+ENDED = "ended"
+ENDED_STATUS = "chat ended"
 
 Callback = Callable[[Any], Any]
 
@@ -115,7 +125,9 @@ class ChatPanel(anywidget.AnyWidget):
         self._user_id: str | None = None  # learned from the echo of our own first message
         self._kicked = False
         self._expired = False
-        self._closed = False
+        self._closed = False  # the chat thread has stopped (end() or close())
+        self._typing = 0  # messages typed in the view and not yet answered by the room
+        self._typed: set[str] = set()  # ids of the messages the viewer typed (not sent with send())
         self._room = BackgroundChatRoom(messaging_url, token_provider, **room_options)
         for kind, handler in (("message", self._on_message), ("event", self._on_event),
                               ("message_delete", self._on_delete), ("user_disconnect", self._on_user_disconnect),
@@ -154,6 +166,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     def send(self, text: str, attributes: dict[str, str] | None = None) -> frames.ChatMessage:
         """Send a message; returns it as the room delivered it. Failures raise ChatError and show in words."""
+        self._check_not_ended()
         try:
             message = self._room.send_message(text, attributes)
         except ChatError as error:
@@ -205,16 +218,65 @@ class ChatPanel(anywidget.AnyWidget):
             ordered = sorted(self._entries.items(), key=lambda item: getattr(item[1][0], "send_time", ""))
             self._entries = OrderedDict(ordered)
 
-    def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> None:
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0, *, hint: str = "") -> None:
         """Block until ``condition()`` is true, re-checking each time the panel handles a frame.
 
         Frames arrive on the chat thread, so code that sends and then reads ``messages`` at once
         (a script, "Run All") would race it; this waits for the effect instead. TimeoutError if
-        it does not come.
+        it does not come; ``hint`` (what to do about it) ends its message.
         """
         with self._changed:
             if not self._changed.wait_for(condition, timeout):
-                raise TimeoutError(f"the chat panel did not get there within {timeout} s")
+                raise TimeoutError(f"the chat panel did not get there within {timeout:g} s"
+                                   + (f": {hint}" if hint else ""))
+
+    def wait_for_message(self, match: str | Callable[[frames.ChatMessage], Any], timeout: float = 10.0, *,
+                         hint: str = "") -> frames.ChatMessage:
+        """Block until the panel shows a message that matches, and return it (the newest that does).
+
+        ``match`` is a message id (of the echo ``send_message`` returned, say) or a function of a
+        message. Waiting for *the* message a cell needs, rather than for a number of messages, keeps
+        the cell right whatever else arrived meanwhile: something typed in the panel, a cell run twice.
+        """
+        matches = (lambda message: message.id == match) if isinstance(match, str) else match
+        found: list[frames.ChatMessage] = []
+
+        def shown() -> bool:
+            found[:] = [message for message in self.messages if matches(message)][-1:]
+            return bool(found)
+
+        self.wait_for(shown, timeout, hint=hint or "that message never arrived")
+        return found[0]
+
+    def typed_messages(self, timeout: float = 10.0) -> list[frames.ChatMessage]:
+        """The messages the viewer typed into this panel (not those of ``send()``), oldest first.
+
+        What the viewer types reaches Python only while no cell runs (see the module's notes); a
+        message already on its way to the room is waited for, up to ``timeout`` seconds.
+        """
+        self.wait_for(lambda: self._typing == 0, timeout, hint="the room did not answer a message typed in the panel")
+        with self._lock:
+            return [frame for frame, _ in self._entries.values()
+                    if isinstance(frame, frames.ChatMessage) and frame.id in self._typed]
+
+    def transcript(self) -> ChatTranscript:
+        """The conversation as the panel shows it now, as text (and escaped HTML in a notebook)."""
+        with self._lock:
+            rows = tuple(row for _, row in self._entries.values())
+        return ChatTranscript(self.title, self._status_words(), rows)
+
+    def end(self) -> None:
+        """Leave the room and stop the chat thread, but keep the widget: the panel stays on the page with
+        its messages, marked "chat ended", for whoever reads the notebook later. Safe to call twice;
+        ``close()`` afterwards still removes the widget."""
+        room = getattr(self, "_room", None)
+        if room is None or self._closed:
+            return
+        room.close()
+        with self._lock:
+            self._outbox.update(connection_state=ENDED, status=ENDED_STATUS, history=None)
+        self._flush()  # on this thread: the chat loop has stopped
+        self._closed = True
 
     def close(self) -> None:
         """Disconnect, stop the chat thread and close the widget; safe to call twice."""
@@ -227,7 +289,8 @@ class ChatPanel(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         count = len(self.messages)
-        return (f"ChatPanel({self.title!r} at {self.messaging_url}, {self._room.state.value}, "
+        state = ENDED if self.connection_state == ENDED else self._room.state.value
+        return (f"ChatPanel({self.title!r} at {self.messaging_url}, {state}, "
                 f"{count} message{'' if count == 1 else 's'})")
 
     # -- frames (these run on the chat thread) -------------------------------------------------
@@ -279,10 +342,12 @@ class ChatPanel(anywidget.AnyWidget):
 
     # -- the view's actions (custom messages; run on the kernel's thread when it is idle) -----
     def _on_view_message(self, _widget: Any, content: Any, _buffers: list[bytes]) -> None:
-        if not isinstance(content, dict):
+        if not isinstance(content, dict) or self._closed:  # ended or closed: the chat thread has stopped
             return
         action = content.get("action")
         if action == "send" and isinstance(content.get("content"), str):
+            with self._lock:
+                self._typing += 1
             self._in_background(self._send_from_view(content["content"]))
         elif action == "delete" and isinstance(content.get("id"), str):
             self._in_background(self._act(self._room.room.delete_message(content["id"]),
@@ -307,7 +372,13 @@ class ChatPanel(anywidget.AnyWidget):
         except ChatError as error:
             self._failed("Message not sent", error, text)
         else:
+            with self._lock:
+                self._typed.add(message.id)
             self._sent(message)
+        finally:
+            with self._changed:
+                self._typing -= 1
+                self._changed.notify_all()
 
     async def _act(self, action: Coroutine[Any, Any, Any], failure: str) -> None:
         try:
@@ -318,6 +389,14 @@ class ChatPanel(anywidget.AnyWidget):
             self._update(error=f"{failure}: {error}")
 
     # -- bookkeeping -----------------------------------------------------------------------------
+    def _check_not_ended(self) -> None:
+        if self.connection_state == ENDED:
+            raise RuntimeError("this chat panel has ended (its notebook's clean-up cell ran end()): "
+                               "run the notebook again from its first cell to chat")
+
+    def _status_words(self) -> str:
+        return self.status or self.connection_state
+
     def _sent(self, message: frames.ChatMessage) -> None:
         self._user_id = message.sender.user_id
         self._update(error="")
@@ -398,6 +477,59 @@ class ChatPanel(anywidget.AnyWidget):
                 self.set_trait(name, value)
         with self._changed:  # traits such as ``error`` are visible to Python from here on
             self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class ChatTranscript:
+    """A chat panel's conversation as text: what a printout, an HTML export or GitHub shows of the panel.
+
+    Times are the service's send times in UTC (the panel itself shows them in the viewer's time zone).
+    """
+
+    title: str
+    status: str
+    rows: tuple[dict[str, Any], ...]
+
+    @property
+    def heading(self) -> str:
+        count = sum(1 for row in self.rows if row["kind"] == "message")
+        return f"Chat {self.title!r} ({self.status}): {count} message{'' if count == 1 else 's'}, times in UTC"
+
+    def lines(self) -> list[str]:
+        """One line per row: ``HH:MM:SS  name: text``, events and notices marked as such."""
+        return [f"{_utc_clock(row['time'])}  {_row_text(row)}" for row in self.rows]
+
+    def __str__(self) -> str:
+        return "\n".join([self.heading, *self.lines()])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><td>{html.escape(_utc_clock(row['time']))}</td><td>{html.escape(_row_who(row))}</td>"
+            f"<td>{html.escape(_row_what(row))}</td></tr>" for row in self.rows)
+        return (f'<div class="ivs-chat-transcript"><p><b>{html.escape(self.heading)}</b></p>'
+                f"<table>{cells}</table></div>")
+
+
+def _utc_clock(time_text: str) -> str:
+    found = re.search(r"T(\d{2}:\d{2}:\d{2})", str(time_text))
+    return found.group(1) if found else str(time_text)
+
+
+def _row_who(row: dict[str, Any]) -> str:
+    return {"message": row.get("name", ""), "event": "event"}.get(row["kind"], "notice")
+
+
+def _row_what(row: dict[str, Any]) -> str:
+    if row["kind"] == "event":
+        return " ".join([row["event"], *(f"{key}={value}" for key, value in row.get("attrs", {}).items())])
+    return str(row.get("text", ""))
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return f"{_row_who(row)}: {_row_what(row)}" if row["kind"] == "message" else f"[{_row_who(row)}] {_row_what(row)}"
 
 
 def _message_row(message: frames.ChatMessage) -> dict[str, Any]:

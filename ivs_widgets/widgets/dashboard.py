@@ -41,8 +41,9 @@ KIND_WORDS = {"message": "chat request", "handshake": "connect", "join": "join"}
 class PresenterDashboard(ipywidgets.VBox):
     """``presenter.dashboard()``: a live view of the workshop's rooms, refreshed every ``interval`` seconds.
 
-    ``refresh()`` polls once now; ``close()`` stops polling and closes the widgets. A sandbox that
-    stops answering shows as a status message, and polling goes on.
+    ``refresh()`` polls once now; ``end()`` stops polling and keeps the last view on the page (for a
+    notebook's clean-up); ``close()`` stops polling and closes the widgets. A sandbox that stops
+    answering shows as a status message, and polling goes on.
     """
 
     def __init__(self, presenter: Any, *, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
@@ -107,12 +108,18 @@ class PresenterDashboard(ipywidgets.VBox):
             self._updated_at = time.time()
             self.connection.value = _line("ok", f"Updated {_clock(self._updated_at)}")
 
+    def end(self) -> None:
+        """Stop polling but keep the dashboard on the page as it last was, its actions disabled."""
+        self._stop_polling()
+        since = f" (last update {_clock(self._updated_at)})" if self._updated_at else ""
+        self.connection.value = _line("muted", f"Dashboard stopped{since}")
+        for widget in (self.room_picker, self.event_name, self.event_attributes, self.send_button,
+                       self.user_picker, self.reason, self.disconnect_button, self.close_button):
+            widget.disabled = True
+
     def close(self) -> None:
         """Stop polling and close every widget of the dashboard."""
-        self._stop.set()
-        with self._lock:  # an in-flight poll finishes before the widgets go
-            pass
-        self._thread.join()
+        self._stop_polling()
         for child in self._widgets():
             child.close()
         super().close()
@@ -120,6 +127,12 @@ class PresenterDashboard(ipywidgets.VBox):
     def __repr__(self) -> str:
         polling = "stopped" if self._stop.is_set() else f"every {self.interval:g} s"
         return f"PresenterDashboard({self.presenter.url}, {polling})"
+
+    def _stop_polling(self) -> None:
+        self._stop.set()
+        with self._lock:  # an in-flight poll finishes before the widgets change
+            pass
+        self._thread.join()
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval):

@@ -1,6 +1,6 @@
 """``JoinForm``: the attendee's page of a workshop (URL, room code, fingerprint, name, Join).
 
-The presenter serves ``notebooks/08-workshop-attendee.ipynb`` with Voila, so attendees need a
+The presenter serves ``notebooks/10-workshop-join-page.ipynb`` with Voila, so attendees need a
 browser and nothing else. Whatever the presenter put in ``IVS_WORKSHOP_URL``, ``IVS_WORKSHOP_CODE``
 and ``IVS_WORKSHOP_FINGERPRINT`` is filled in already; attendees type their name and click Join.
 The form then gives its place to the room's live stream and chat (or the chat alone when the room

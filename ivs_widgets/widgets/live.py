@@ -32,6 +32,11 @@ class LiveStreamPanel(ipywidgets.HBox):
                          layout=ipywidgets.Layout(width="100%", flex_flow="row wrap", align_items="flex-start",
                                                  grid_gap="8px"))
 
+    def end(self) -> None:
+        """Leave the chat and stop the player, keeping both panels on the page in their final state."""
+        self.chat.end()
+        self.player.end()
+
     def close(self) -> None:
         """Disconnect the chat and close both panels."""
         self.chat.close()

@@ -47,6 +47,7 @@ class PlayerPanel(anywidget.AnyWidget):
 
     def __init__(self, url: str = "", **kwargs: Any) -> None:
         super().__init__(url=url, **kwargs)
+        self._ended_url: str | None = None  # set by end(): the stream this panel played
         self.on_msg(self._on_custom_message)
 
     def play(self) -> None:
@@ -62,6 +63,18 @@ class PlayerPanel(anywidget.AnyWidget):
         """Unmute; a browser may still refuse sound until the viewer has clicked on the page."""
         self.muted = False
 
+    def end(self) -> None:
+        """Stop watching, but keep the panel on the page: a player that got to play stays paused on its
+        last frame; one that never started (the kernel learns what the browser did only between cells)
+        shows "No stream" rather than an error once the stream's server is gone. ``close()`` removes it."""
+        if self._ended_url is not None:
+            return
+        self._ended_url = self.url
+        if self.state in ("playing", "paused"):
+            self.playing = False
+        else:
+            self.url = ""
+
     def reload(self) -> None:
         """Load ``url`` again, e.g. after an error or once a stream that was down is back."""
         self.send({"type": "reload"})
@@ -72,6 +85,8 @@ class PlayerPanel(anywidget.AnyWidget):
             self.send({"type": "hls-source"}, [_hls_source()])
 
     def __repr__(self) -> str:
+        if self._ended_url is not None:
+            return f"<PlayerPanel ended, {self._ended_url or 'no url'}>"
         details = [self.state, self.url or "no url"]
         if self.state in ("playing", "paused"):
             details.append(f"at {self.position:.1f} s")

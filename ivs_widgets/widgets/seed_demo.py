@@ -17,6 +17,7 @@ and no token is ever stored in the notebook.
 from __future__ import annotations
 
 import itertools
+import logging
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ import anywidget
 import traitlets
 
 from ivs_widgets.chat.room import ChatToken, TokenProvider
+
+log = logging.getLogger("ivs_widgets.widgets.seed_demo")
 
 HERE = Path(__file__).parent
 STATES = ("waiting for a token", "connecting", "open", "closed")
@@ -48,14 +51,23 @@ class SeedChatDemo(anywidget.AnyWidget):
         super().__init__(endpoint=endpoint, username=username, **kwargs)
         self._token_provider = token_provider
         self._sent = itertools.count(1)
+        self._ended = False
         self.on_msg(self._on_page_message)
 
     def send_message(self, content: str) -> None:
         """Have the page send ``content`` on its own WebSocket, exactly as its Send button does."""
         self.send({"action": "send", "content": content, "n": next(self._sent)})
 
+    def end(self) -> None:
+        """Stop minting tokens for the page (a notebook's clean-up, before the backend stops): the page
+        stays, with what it received; its WebSocket closes when the room or the sandbox goes. A page that
+        asks for a token afterwards (it asks when it is shown, answered only between cells) gets none."""
+        self._ended = True
+
     def _on_page_message(self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]) -> None:
-        if content.get("action") == "token":
+        if content.get("action") == "token" and self._ended:
+            log.info("SeedChatDemo: the page asked for a token after end(); none is minted")
+        elif content.get("action") == "token":
             token = self._token_provider()
             if not isinstance(token, ChatToken):
                 raise TypeError("SeedChatDemo needs a synchronous token provider (backend.token_provider)")

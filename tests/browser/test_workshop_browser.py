@@ -1,4 +1,4 @@
-"""The attendee's Voila page (notebooks/08-workshop-attendee.ipynb) in Chromium, joining a workshop.
+"""The attendee's Voila page (notebooks/10-workshop-join-page.ipynb) in Chromium, joining a workshop.
 
 This test process runs the workshop sandbox (``workshop.start()``, TLS on loopback) and serves the
 page with Voila, the URL, room code and fingerprint in the environment as a presenter would set
@@ -23,7 +23,7 @@ from ivs_widgets.protocol import frames
 from ivs_widgets.widgets.join_form import CODE_VARIABLE, FINGERPRINT_VARIABLE, URL_VARIABLE
 
 TIMEOUT_S = 30
-PAGE = Path(__file__).resolve().parents[2] / "notebooks" / "08-workshop-attendee.ipynb"
+PAGE = Path(__file__).resolve().parents[2] / "notebooks" / "10-workshop-join-page.ipynb"
 
 
 @pytest.fixture(scope="module")
