@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from websockets.uri import parse_uri
 from wsutil import TIMEOUT, barrier, join, mint, next_of, say, send
 
 from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.sandbox.messaging.endpoint import STOP_GRACE_SECONDS
 from ivs_widgets.sandbox.messaging.fanout import SLOW_CONSUMER_BYTES, SLOW_CONSUMER_REASON, WRITES_PER_TURN, FanOut
 
 T = TypeVar("T")
@@ -226,3 +228,17 @@ async def test_errors_reach_only_the_requester_after_the_messages_queued_for_it(
         alice.close()
     assert (message["Type"], message["RequestId"]) == ("MESSAGE", "m1")
     assert (error["Type"], error["RequestId"], error["ErrorCode"]) == ("ERROR", "bad", 400)
+
+
+async def test_stop_drops_a_client_that_cannot_answer_the_close_instead_of_waiting_for_it() -> None:
+    """A ChatRoom on a notebook kernel's own loop cannot answer the close while the cell that stops the
+    sandbox runs: stopping takes the grace period, then drops it, and raises nothing."""
+    sandbox = Sandbox().start()
+    room = sandbox.client().create_room()
+    silent = await RawViewer.join(sandbox, room["arn"], "on-the-kernels-loop")
+    try:
+        started = time.monotonic()
+        sandbox.stop()  # blocks this loop, as a cell blocks the kernel's
+        assert time.monotonic() - started < STOP_GRACE_SECONDS + 3
+    finally:
+        silent.close()

@@ -22,10 +22,14 @@ from websockets.http11 import Request, Response
 
 from ivs_widgets.sandbox.core import tokens
 from ivs_widgets.sandbox.core.state import ROOM
+from ivs_widgets.sandbox.messaging import websockets_internals as internals
 from ivs_widgets.sandbox.messaging.models import MessagingService, claims_of
 
 #: Frames above this are refused by ``websockets`` itself (close 1009): protects the process.
 MAX_WIRE_BYTES = 1024 * 1024
+#: On stop, how long clients have to answer the closing handshake before their connections are dropped.
+#: A client on a notebook kernel's own loop cannot answer while the cell that stops the sandbox runs.
+STOP_GRACE_SECONDS = 2.0
 
 
 class MessagingEndpoint:
@@ -54,8 +58,13 @@ class MessagingEndpoint:
     async def stop(self) -> None:
         """Close every connection and stop listening; then cancel what the service still runs."""
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            self._server.close()  # every connection gets 1001 "going away"
+            try:
+                await asyncio.wait_for(asyncio.shield(self._server.wait_closed()), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                for connection in self.service.all_connections():
+                    internals.abort(connection)
+                await self._server.wait_closed()
             self._server = None
         await self.service.cancel_tasks()
 

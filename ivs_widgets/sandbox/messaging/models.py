@@ -82,6 +82,9 @@ class MessagingService:
     def connections(self, room_arn: str) -> list[ServerConnection]:
         return list(self._rooms.get(room_arn, ()))
 
+    def all_connections(self) -> list[ServerConnection]:
+        return [connection for room in self._rooms.values() for connection in room]
+
     # -- membership (the endpoint calls these) ----------------------------------------------------
     def join(self, connection: ServerConnection) -> None:
         self._rooms.setdefault(claims_of(connection).room_arn, set()).add(connection)

@@ -105,6 +105,13 @@ def close_now(connection: ServerConnection, code: int, reason: str) -> None:
     connection.loop.call_later(connection.close_timeout or 0.0, connection.transport.abort)
 
 
+def abort(connection: ServerConnection) -> None:
+    """Drop the TCP connection now, without waiting for the closing handshake to finish."""
+    transport = getattr(connection, "transport", None)
+    if transport is not None:
+        transport.abort()
+
+
 def broadcast_public(connections: Any, text: str) -> None:
     """The fallback: websockets' own public broadcast (frames per connection, written at once)."""
     broadcast(connections, text)
