@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import comm
@@ -16,7 +17,7 @@ import pytest
 import traitlets
 from comm.base_comm import BaseComm
 
-from ivs_widgets.widgets.player import HLS_JS, PlayerPanel
+from ivs_widgets.widgets.player import HLS_JS, MODULES, PlayerPanel
 
 URL = "http://127.0.0.1:8000/live.m3u8"
 
@@ -152,15 +153,17 @@ def test_an_error_reported_by_the_browser_is_readable(panel: PlayerPanel) -> Non
     assert "error: Cannot play this stream" in repr(panel)
 
 
-def test_hls_js_is_sent_only_when_a_browser_asks_for_it(panel: PlayerPanel) -> None:
+@pytest.mark.parametrize(("name", "path"), [("hls.js", HLS_JS), ("relay", MODULES["relay"])])
+def test_a_module_is_sent_only_when_a_browser_asks_for_it(panel: PlayerPanel, name: str, path: Path) -> None:
     assert panel.comm.messages("custom") == []
-    custom_from_browser(panel, {"type": "load-hls"})
+    custom_from_browser(panel, {"type": "load-module", "name": name})
     [(data, buffers)] = panel.comm.messages("custom")
-    assert data["content"] == {"type": "hls-source"}
-    assert [bytes(b) for b in buffers] == [HLS_JS.read_bytes()]
-    assert b" as default" in HLS_JS.read_bytes()[-2000:]  # an ES module the front end can import()
+    assert data["content"] == {"type": "module", "name": name}
+    assert [bytes(b) for b in buffers] == [path.read_bytes()]
+    assert re.search(rb"\bexport\b", path.read_bytes())  # an ES module the front end can import()
 
-    custom_from_browser(panel, {"type": "something-else"})
+    for other in ({"type": "load-module", "name": "../player.py"}, {"type": "something-else"}):
+        custom_from_browser(panel, other)
     assert len(panel.comm.messages("custom")) == 1
 
 

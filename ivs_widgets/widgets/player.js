@@ -7,11 +7,19 @@
 // vendored from npm (Apache-2.0) that the kernel sends only to browsers that need it. The IVS
 // Player SDK loads from its CDN with WebAssembly workers and is built for IVS channels; what we
 // give up is its IVS-specific low-latency tuning.
+//
+// Route: a stream on the kernel's machine (a loopback URL, like the sandbox's) is fetched by the
+// kernel and relayed over the widget's comm (relay.js) unless this browser can reach it itself.
+// A page served from a loopback address tries a direct fetch first; any other page (Binder,
+// JupyterHub, Colab, VS Code remote) cannot reach the kernel's loopback and goes to the relay at
+// once. Every other URL (an IVS channel's https playback URL) loads directly.
 
 const REPORT_INTERVAL_MS = 500; // position and live_latency reach Python at most twice a second
-const HLS_LOAD_TIMEOUT_MS = 30_000;
+const MODULE_LOAD_TIMEOUT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 1_500; // a direct fetch on loopback answers in milliseconds or is refused
 const HLS_MIME = "application/vnd.apple.mpegurl";
 const HAVE_METADATA = 1;
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 const LABELS = {
   idle: "No stream", loading: "Loading…", playing: "Playing", paused: "Paused", ended: "Ended",
   error: "Cannot play",
@@ -23,28 +31,55 @@ const MEDIA_ERRORS = {
   4: "the stream could not be loaded (wrong URL, stream offline, or a format this browser cannot play)",
 };
 
-let hlsModule = null; // one hls.js per page, asked of the kernel by the first panel that needs it
+const modules = new Map(); // name -> one import per page, asked of the kernel by the first panel that needs it
 
-function loadHls(model) {
-  hlsModule ??= new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      model.off("msg:custom", onMessage);
-      reject(new Error("the kernel did not send it (is the kernel running?)"));
-    }, HLS_LOAD_TIMEOUT_MS);
-    function onMessage(message, buffers) {
-      if (message?.type !== "hls-source") return;
-      clearTimeout(timer);
-      model.off("msg:custom", onMessage);
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
-      import(url).then((module) => resolve(module.default), reject).finally(() => URL.revokeObjectURL(url));
-    }
-    model.on("msg:custom", onMessage);
-    model.send({ type: "load-hls" });
-  }).catch((error) => {
-    hlsModule = null; // let a later panel or a retry ask again
-    throw error;
-  });
-  return hlsModule;
+function loadModule(model, name) {
+  if (!modules.has(name)) {
+    const loading = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        model.off("msg:custom", onMessage);
+        reject(new Error("the kernel did not send it (is the kernel running?)"));
+      }, MODULE_LOAD_TIMEOUT_MS);
+      function onMessage(message, buffers) {
+        if (message?.type !== "module" || message.name !== name) return;
+        clearTimeout(timer);
+        model.off("msg:custom", onMessage);
+        const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+        import(url).then(resolve, reject).finally(() => URL.revokeObjectURL(url));
+      }
+      model.on("msg:custom", onMessage);
+      model.send({ type: "load-module", name });
+    }).catch((error) => {
+      modules.delete(name); // let a later panel or a retry ask again
+      throw error;
+    });
+    modules.set(name, loading);
+  }
+  return modules.get(name);
+}
+
+function onLoopback(url) {
+  try {
+    return LOOPBACK.test(new URL(url, location.href).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this browser fetches the playlist itself: on loopback, is the kernel's machine this one? */
+async function reachable(url) {
+  try {
+    const response = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    return response.ok && (await response.text()).startsWith("#EXTM3U");
+  } catch {
+    return false;
+  }
+}
+
+async function chooseRoute(url) {
+  if (!onLoopback(url)) return "direct";
+  if (!onLoopback(location.href)) return "relay";
+  return (await reachable(url)) ? "direct" : "relay";
 }
 
 const round = (seconds) => Math.round(seconds * 1000) / 1000;
@@ -78,6 +113,7 @@ function render({ model, el }) {
   el.append(screen, status);
 
   let hls = null;
+  let relay = null; // this view's relay loader, made on first use
   let generation = 0; // bumps on every (re)load so a slow hls.js load cannot attach a stale URL
   let lastReport = 0;
 
@@ -116,11 +152,13 @@ function render({ model, el }) {
     const state = model.get("state");
     el.dataset.state = state;
     el.dataset.engine = model.get("engine_in_use");
+    el.dataset.route = model.get("route_in_use");
     const parts = [LABELS[state]];
     if (state === "playing" || state === "paused") parts.push(clock(video.currentTime));
     const behind = latency();
     if (behind !== null) parts.push(`${behind.toFixed(1)} s behind live`);
     if (model.get("engine_in_use")) parts.push(model.get("engine_in_use"));
+    if (model.get("route_in_use") === "relay") parts.push("relayed by the kernel");
     status.textContent = parts.join(" · ");
   }
 
@@ -160,20 +198,29 @@ function render({ model, el }) {
     box.hidden = true;
     const url = model.get("url");
     if (!url) {
-      report({ state: "idle", error: "", engine_in_use: "", position: 0, live_latency: null });
+      report({ state: "idle", error: "", engine_in_use: "", route_in_use: "", position: 0, live_latency: null });
       return;
     }
     report({ state: "loading", error: "", position: 0, live_latency: null });
+    const route = await chooseRoute(url);
+    if (current !== generation) return;
+    report({ route_in_use: route });
     const wanted = model.get("engine");
     const native = video.canPlayType(HLS_MIME) !== "";
-    if (wanted === "native" || (wanted === "auto" && native)) {
+    if (route === "relay" && wanted === "native") {
+      return fail("This stream is on the kernel's machine, which this browser cannot reach: only hls.js can play "
+        + "it through the kernel. Use engine 'auto' or 'hls.js'.");
+    }
+    if (route === "direct" && (wanted === "native" || (wanted === "auto" && native))) {
       if (!native) return fail("This browser cannot play HLS by itself: use engine 'auto' or 'hls.js'.");
       report({ engine_in_use: "native" });
       video.src = url;
     } else {
       let Hls;
       try {
-        Hls = await loadHls(model);
+        const module = await loadModule(model, "hls.js");
+        Hls = module.default;
+        if (route === "relay") relay ??= (await loadModule(model, "relay")).relayLoader(model, module.LoadStats);
       } catch (error) {
         if (current === generation) fail(`The HLS player (hls.js) could not be loaded: ${error.message}.`);
         return;
@@ -183,7 +230,7 @@ function render({ model, el }) {
         return fail("This browser can play HLS neither by itself nor with hls.js (no Media Source Extensions).");
       }
       report({ engine_in_use: "hls.js" });
-      hls = new Hls();
+      hls = new Hls(route === "relay" ? { loader: relay.Loader } : {});
       hls.on(Hls.Events.ERROR, (_event, data) => {
         if (data.fatal) fail(describeHlsError(data));
       });
@@ -237,6 +284,7 @@ function render({ model, el }) {
     for (const [name, handler] of Object.entries(modelEvents)) model.off(name, handler);
     generation += 1;
     detach();
+    relay?.close();
   };
 }
 

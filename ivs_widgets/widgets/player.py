@@ -14,8 +14,12 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ivs_widgets.widgets.relay import StreamRelay
+
 HERE = Path(__file__).parent
 HLS_JS = HERE / "vendor" / "hls.light.min.esm.js"
+#: ES modules the view asks the kernel for only when it needs them, so other pages never load them.
+MODULES = {"hls.js": HLS_JS, "relay": HERE / "relay.js"}
 STATES = ("idle", "loading", "playing", "paused", "ended", "error")
 ENGINES = ("auto", "native", "hls.js")
 
@@ -44,10 +48,13 @@ class PlayerPanel(anywidget.AnyWidget):
     error = traitlets.Unicode("", read_only=True).tag(sync=True)
     engine_in_use = traitlets.Unicode("", read_only=True, help="'native' or 'hls.js' once a URL is loaded").tag(
         sync=True)
+    route_in_use = traitlets.Unicode("", read_only=True, help="'direct', or 'relay' when the stream comes through "
+                                     "the kernel (the browser cannot reach its host)").tag(sync=True)
 
     def __init__(self, url: str = "", **kwargs: Any) -> None:
         super().__init__(url=url, **kwargs)
         self._ended_url: str | None = None  # set by end(): the stream this panel played
+        self._relay = StreamRelay(lambda: self.url, lambda content, buffers: self.send(content, buffers))
         self.on_msg(self._on_custom_message)
 
     def play(self) -> None:
@@ -80,9 +87,11 @@ class PlayerPanel(anywidget.AnyWidget):
         self.send({"type": "reload"})
 
     def _on_custom_message(self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]) -> None:
-        # hls.js is sent only to a browser without native HLS, so other browsers never pay for it.
-        if content.get("type") == "load-hls":
-            self.send({"type": "hls-source"}, [_hls_source()])
+        kind = content.get("type")
+        if kind == "fetch":
+            self._relay.handle(content)
+        elif kind == "load-module" and content.get("name") in MODULES:
+            self.send({"type": "module", "name": content["name"]}, [_module_source(content["name"])])
 
     def __repr__(self) -> str:
         if self._ended_url is not None:
@@ -92,6 +101,8 @@ class PlayerPanel(anywidget.AnyWidget):
             details.append(f"at {self.position:.1f} s")
         if self.live_latency is not None:
             details.append(f"{self.live_latency:.1f} s behind live")
+        if self.route_in_use == "relay":
+            details.append("relayed by the kernel")
         details.append("muted" if self.muted else f"volume {self.volume:.0%}")
         if self.error:
             details.append(f"error: {self.error}")
@@ -102,5 +113,5 @@ class PlayerPanel(anywidget.AnyWidget):
 
 
 @functools.cache
-def _hls_source() -> bytes:
-    return HLS_JS.read_bytes()
+def _module_source(name: str) -> bytes:
+    return MODULES[name].read_bytes()

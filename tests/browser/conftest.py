@@ -19,7 +19,9 @@ from labdriver import ARTIFACTS, jupyter_server, run_all_cells
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--autoplay-policy=no-user-gesture-required"]
+                 "--autoplay-policy=no-user-gesture-required",
+                 # A hub-like host name for the loopback server (test_remote_browser.py).
+                 "--host-resolver-rules=MAP jupyter.test 127.0.0.1"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

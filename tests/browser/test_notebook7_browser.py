@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from labdriver import jupyter_server, run_all_cells
+from labdriver import jupyter_server, page_errors, run_all_cells, shut_down_kernels, write_notebook
 
 NOTEBOOK = "live-in-notebook7.ipynb"
 MESSAGE = "hello from notebook 7"
@@ -25,15 +24,6 @@ CELLS = [
     'live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")\nlive',
     f"live.chat.send({MESSAGE!r})",
 ]
-
-#: Notebook 7.6's own front end throws this on every page, /tree included, with no widget in sight:
-#: a race in its settings load (jupyter/notebook#7862, open). Any other page error fails the test.
-UPSTREAM_ERROR = "Cannot read properties of undefined (reading 'schema')"
-
-
-def ours(error: Any) -> bool:
-    """Whether a page error is worth failing for: anything but the upstream one, thrown in Notebook's core."""
-    return not (error.message == UPSTREAM_ERROR and "notebook_core" in (error.stack or ""))
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +39,11 @@ def notebook7(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def live_notebook(page: Any, notebook7: tuple[str, Path]) -> Iterator[str]:
-    """Write the notebook; afterwards shut its kernel down, and the sandbox and ffmpeg with it.
-
-    Through the page's request context, which carries the server's XSRF cookie that a DELETE needs.
-    """
+    """Write the notebook; afterwards shut its kernel down, and the sandbox and ffmpeg with it."""
     url, root = notebook7
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / NOTEBOOK)
+    write_notebook(root / NOTEBOOK, CELLS)
     yield url
-    xsrf = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}.get("_xsrf", "")
-    for session in page.request.get(f"{url}/api/sessions").json():
-        if session["path"] == NOTEBOOK:
-            page.request.delete(f"{url}/api/sessions/{session['id']}", headers={"X-XSRFToken": xsrf})
+    shut_down_kernels(page, url, NOTEBOOK)
 
 
 def box(page: Any, selector: str) -> dict[str, float]:
@@ -69,8 +51,7 @@ def box(page: Any, selector: str) -> dict[str, float]:
 
 
 def test_live_stream_panel_works_in_notebook_7(page: Any, live_notebook: str) -> None:
-    problems: list[str] = []
-    page.on("pageerror", lambda error: ours(error) and problems.append(str(error)))
+    problems = page_errors(page)
     run_all_cells(page, f"{live_notebook}/notebooks/{NOTEBOOK}", TIMEOUT_MS)
 
     page.wait_for_selector(".ivs-chat .ivs-chat-state-connected", timeout=TIMEOUT_MS)

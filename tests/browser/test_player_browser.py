@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import nbformat
 import pytest
+from labdriver import shut_down_kernels, write_notebook
 
 NOTEBOOK = "player.ipynb"
 SETUP = """\
@@ -59,14 +59,6 @@ RECORD_POSITION_REPORTS = r"""(() => {
 """
 
 
-def write_notebook(path: Path) -> None:
-    cells = [nbformat.v4.new_code_cell(SETUP)]
-    cells += [nbformat.v4.new_code_cell(f'with_python_view({code}, "{name}")') for name, code in PANELS.items()]
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, path)
-
-
 def wait_until_advancing(page: Any, video: str) -> None:
     """currentTime moves on by more than a second (frames keep arriving, not one decoded frame)."""
     page.wait_for_function("s => document.querySelector(s)?.currentTime > 0", arg=video, timeout=TIMEOUT_MS)
@@ -95,20 +87,10 @@ def python_sees(page: Any, name: str, text: str) -> None:
 
 
 @pytest.fixture
-def notebook_kernel(page: Any) -> Iterator[None]:
-    """Shut the notebook's kernel down (and with it the sandbox and ffmpeg) when the test ends.
-
-    Through the page, which holds JupyterLab's XSRF cookie; the REST API refuses a bare DELETE.
-    """
+def notebook_kernel(page: Any, jupyterlab: str) -> Iterator[None]:
+    """Shut the notebook's kernel down (and with it the sandbox and ffmpeg) when the test ends."""
     yield
-    page.evaluate("""async (path) => {
-        const xsrf = document.cookie.match(/(?:^|; )_xsrf=([^;]*)/)?.[1] ?? "";
-        const sessions = await (await fetch("/api/sessions")).json();
-        for (const session of sessions.filter((s) => s.path === path)) {
-            const response = await fetch(`/api/sessions/${session.id}`, {method: "DELETE", headers: {"X-XSRFToken": xsrf}});
-            if (!response.ok) throw new Error(`DELETE session: HTTP ${response.status}`);
-        }
-    }""", NOTEBOOK)
+    shut_down_kernels(page, jupyterlab, NOTEBOOK)
 
 
 @pytest.mark.usefixtures("notebook_kernel")
@@ -120,7 +102,7 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
     outside: list[str] = []  # the page must play with nothing fetched from beyond loopback
     page.on("request", lambda request: outside.append(request.url)
             if urlsplit(request.url).hostname not in (None, "127.0.0.1") else None)
-    write_notebook(lab_root / NOTEBOOK)
+    write_notebook(lab_root / NOTEBOOK, [SETUP, *(f'with_python_view({code}, "{name}")' for name, code in PANELS.items())])
     run_all(NOTEBOOK, timeout_ms=TIMEOUT_MS)
     for name in ("auto-engine", "hlsjs-engine"):
         wait_until_advancing(page, f".{name} video")

@@ -1,0 +1,95 @@
+"""The live stream and its chat when the browser reaches the Jupyter server and nothing else (issue 16).
+
+On Binder, JupyterHub, Colab or VS Code remote, ``http://127.0.0.1:<port>`` in the page is the
+viewer's own machine. Here Jupyter serves under a hub's base URL (``/user/learner/``) and the page
+is routed so that every request to the kernel's machine other than the Jupyter server's origin is
+aborted: the sandbox's stream can only arrive through the widget's comm.
+
+Two pages, one per way the player finds out it must relay:
+- JupyterLab under a host name (``jupyter.test``, mapped to loopback by Chromium, as a hub's name
+  would be): the page is not on loopback, so the player relays at once and never tries the stream.
+- Notebook 7 on ``127.0.0.1``: the player tries the stream directly, the attempt is aborted, and it
+  falls back to the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from labdriver import jupyter_server, page_errors, run_all_cells, shut_down_kernels, write_notebook
+
+BASE_URL = "/user/learner/"
+HUB_HOST = "jupyter.test"  # conftest.CHROMIUM_ARGS maps it to 127.0.0.1
+NOTEBOOK = "remote.ipynb"
+MESSAGE = "hello through the Jupyter server"
+TIMEOUT_MS = 90_000
+CELLS = [
+    "from ivs_widgets import backend as ivs\n"
+    "backend = ivs.connect()\n"
+    'room = backend.client.create_room(name="remote")',
+    'live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")\nlive',
+    f"live.chat.send({MESSAGE!r})",
+]
+FRONT_ENDS = {  # front end: (server module, host the page uses, where a notebook opens)
+    "jupyterlab": ("jupyterlab", HUB_HOST, "lab/tree/{}?reset"),
+    "notebook7": ("notebook", "127.0.0.1", "notebooks/{}"),
+}
+KERNEL_MACHINE = ("127.0.0.1", "localhost", "[::1]", HUB_HOST)
+
+
+@pytest.fixture(params=list(FRONT_ENDS))
+def remote_notebook(request: pytest.FixtureRequest, browser: Any, page: Any,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(origin, notebook URL) of a front end serving the notebook under BASE_URL; afterwards its kernel
+    is shut down, and the sandbox and ffmpeg with it. Takes ``browser`` so a machine without Chromium
+    skips before a server starts."""
+    module, host, notebook_path = FRONT_ENDS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    write_notebook(root / NOTEBOOK, CELLS)
+    with jupyter_server(module, root, tmp_path_factory.mktemp(f"{request.param}-home"),
+                        f"--ServerApp.base_url={BASE_URL}", "--ServerApp.allow_remote_access=True") as url:
+        origin = url.replace("127.0.0.1", host)
+        server = f"{origin}{BASE_URL.rstrip('/')}"
+        yield origin, f"{server}/{notebook_path.format(NOTEBOOK)}"
+        shut_down_kernels(page, server, NOTEBOOK)
+
+
+def only_the_jupyter_server(page: Any, origin: str) -> list[str]:
+    """Abort every request to the kernel's machine but those to ``origin``; return the aborted URLs."""
+    aborted: list[str] = []
+
+    def route(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        if url.hostname in KERNEL_MACHINE and f"{url.scheme}://{url.netloc}" != origin:
+            aborted.append(route.request.url)
+            route.abort("addressunreachable")
+        else:
+            route.continue_()
+
+    page.route("**/*", route)
+    return aborted
+
+
+def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
+                                                                  remote_notebook: tuple[str, str]) -> None:
+    origin, notebook_url = remote_notebook
+    problems = page_errors(page)
+    aborted = only_the_jupyter_server(page, origin)
+    run_all_cells(page, notebook_url, TIMEOUT_MS)
+
+    page.wait_for_selector(".ivs-chat .ivs-chat-state-connected", timeout=TIMEOUT_MS)
+    page.locator(".ivs-chat-text").get_by_text(MESSAGE, exact=True).wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.ivs-player video')?.currentTime > 2", timeout=TIMEOUT_MS)
+    assert page.get_attribute(".ivs-player", "data-route") == "relay"
+    assert "relayed by the kernel" in page.text_content(".ivs-player-status")
+
+    streams = [url for url in aborted if urlsplit(url).path == "/live.m3u8"]
+    if urlsplit(origin).hostname == "127.0.0.1":
+        assert streams, "a page on loopback tries the stream directly first"
+    else:
+        assert streams == [], "a page elsewhere goes to the relay without trying"
+    assert {urlsplit(url).path for url in aborted} <= {"/live.m3u8"}  # and never fetches a segment itself
+    assert problems == []
