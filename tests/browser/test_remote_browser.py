@@ -39,6 +39,7 @@ CELLS = [
     'room = backend.client.create_room(name="remote")',
     'live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")\nlive',
     f"live.chat.send({MESSAGE!r})",
+    'from ivs_widgets.widgets import PlayerPanel\nPlayerPanel(live.player.url, engine="native")',
 ]
 FRONT_ENDS = {  # front end: (server module, host the page uses, where a notebook opens)
     "jupyterlab": ("jupyterlab", HUB_HOST, "lab/tree/{}?reset"),
@@ -75,6 +76,10 @@ def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
     page.wait_for_function("() => document.querySelector('.ivs-player video')?.currentTime > 2", timeout=TIMEOUT_MS)
     assert page.get_attribute(".ivs-player", "data-route") == "relay"
     assert "relayed by the kernel" in page.text_content(".ivs-player-status")
+    # The browser's own HLS player cannot be relayed: the second panel says so.
+    native = page.locator(".ivs-player").nth(1).locator(".ivs-player-message")
+    native.wait_for(state="visible", timeout=30_000)
+    assert "only hls.js can play it through the kernel" in native.text_content()
 
     streams = [url for url in aborted if urlsplit(url).path == "/live.m3u8"]
     if urlsplit(origin).hostname == "127.0.0.1":
