@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
+from ivs_widgets.colab import enable_custom_widgets
 from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, CLIENT_MAX_ATTEMPTS, MESSAGING_URL_VARIABLE
 
 if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
@@ -203,7 +204,11 @@ class Backend(OwnsSandbox):
 
 
 def connect(kind: str | None = None, *, region: str | None = None, **sandbox_settings: Any) -> Backend:
-    """The backend named by ``kind``, else by ``$IVS_BACKEND``, else the local sandbox."""
+    """The backend named by ``kind``, else by ``$IVS_BACKEND``, else the local sandbox.
+
+    The first cell of every notebook, so on Colab it also turns on the widget manager the panels need.
+    """
+    enable_custom_widgets()
     kind = (kind or os.environ.get(BACKEND_VARIABLE) or SANDBOX).lower()
     if kind == SANDBOX:
         if region is not None:

@@ -167,6 +167,19 @@ def test_a_module_is_sent_only_when_a_browser_asks_for_it(panel: PlayerPanel, na
     assert len(panel.comm.messages("custom")) == 1
 
 
+def test_the_page_can_have_the_kernel_fetch_only_the_players_own_stream(panel: PlayerPanel) -> None:
+    """The relay's other answers are in tests/test_relay.py; this one needs no network."""
+    custom_from_browser(panel, {"type": "fetch", "id": "a-1", "url": "http://169.254.169.254/latest/meta-data/"})
+    [(data, buffers)] = panel.comm.messages("custom")
+    assert data["content"]["id"] == "a-1" and data["content"]["status"] == 0
+    assert [bytes(b) for b in buffers] == [b""]
+
+
+def test_a_relayed_stream_says_so(panel: PlayerPanel) -> None:
+    from_browser(panel, state="playing", position=1.0, route_in_use="relay")
+    assert repr(panel).endswith("at 1.0 s, relayed by the kernel, muted>")
+
+
 def test_plain_text_repr_reads_like_the_panel(panel: PlayerPanel) -> None:
     idle = PlayerPanel()
     assert repr(idle) == "<PlayerPanel idle, no url, muted>"

@@ -16,6 +16,7 @@ from typing import Any
 import ipywidgets
 
 from ivs_widgets import workshop
+from ivs_widgets.colab import enable_custom_widgets
 
 #: The environment variables a presenter sets before ``voila``, so attendees only type their name.
 URL_VARIABLE, CODE_VARIABLE, FINGERPRINT_VARIABLE = "IVS_WORKSHOP_URL", "IVS_WORKSHOP_CODE", "IVS_WORKSHOP_FINGERPRINT"
@@ -32,6 +33,7 @@ class JoinForm(ipywidgets.VBox):
     """
 
     def __init__(self, url: str = "", code: str = "", fingerprint: str = "", name: str = "") -> None:
+        enable_custom_widgets()  # before the form shows: it will hold a panel after Join
         self.url = _field("Workshop URL", url, "https://192.168.1.20:4566", "url")
         self.code = _field("Room code", code, "K7QX-2M9P", "code")
         self.fingerprint = _field("Fingerprint", fingerprint, "7C:EF:DA:… (from the presenter's slide)",

@@ -3,6 +3,9 @@
 Python sets what the viewer should get (``url``, ``playing``, ``muted``, ``volume``); the browser
 reports what is happening (``state``, ``position``, ``live_latency``, ``error``). The viewer's own
 controls write back to the same traits, so Python always sees the player as the viewer left it.
+
+A stream on the kernel's machine that the browser cannot reach (Binder, JupyterHub, Colab, VS Code
+remote) is fetched by the kernel and relayed over this widget's comm (see ``relay.py``).
 """
 
 from __future__ import annotations

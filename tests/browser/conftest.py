@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                  "--autoplay-policy=no-user-gesture-required",
-                 # A hub-like host name for the loopback server (test_remote_browser.py).
+                 # labdriver.HUB_HOST: a hub-like name for the loopback servers.
                  "--host-resolver-rules=MAP jupyter.test 127.0.0.1"]
 
 

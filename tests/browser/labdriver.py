@@ -15,12 +15,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
 
 #: Screenshots: of failed tests (conftest.py) and the ones tests take to be looked at.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: Where a hub serves a user's server; the browser tests serve Jupyter and Voila under it.
+BASE_URL = "/user/learner/"
+#: A hub-like name for the loopback servers: conftest.CHROMIUM_ARGS maps it to 127.0.0.1.
+HUB_HOST = "jupyter.test"
+#: Names of the machine the kernels run on, as a page could address it.
+KERNEL_MACHINE = ("127.0.0.1", "localhost", "[::1]", HUB_HOST)
 
 #: Notebook 7.6's own front end throws this on every page, /tree included, with no widget in sight:
 #: a race in its settings load (jupyter/notebook#7862, open). Any other page error is ours.
@@ -92,6 +99,23 @@ def page_errors(page: Any) -> list[str]:
 
     page.on("pageerror", record)
     return errors
+
+
+def only_the_server(page: Any, origin: str) -> list[str]:
+    """Route the page as on Binder or JupyterHub: abort every request to the kernel's machine but
+    those to ``origin`` (the Jupyter or Voila server); return the aborted URLs."""
+    aborted: list[str] = []
+
+    def route(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        if url.hostname in KERNEL_MACHINE and f"{url.scheme}://{url.netloc}" != origin:
+            aborted.append(route.request.url)
+            route.abort("addressunreachable")
+        else:
+            route.continue_()
+
+    page.route("**/*", route)
+    return aborted
 
 
 def shut_down_kernels(page: Any, server_url: str, notebook: str) -> None:

@@ -110,6 +110,8 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
     native = page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''")
     assert page.get_attribute(".auto-engine", "data-engine") == ("native" if native else "hls.js")
     assert page.get_attribute(".hlsjs-engine", "data-engine") == "hls.js"
+    for name in ("auto-engine", "hlsjs-engine"):  # the page is on loopback too: it fetches the stream itself
+        assert page.get_attribute(f".{name}", "data-route") == "direct"
     for name in ("auto-engine", "hlsjs-engine"):
         python_sees(page, name, "playing,")
         python_sees(page, name, "behind live")  # throttled position/latency reports reach the kernel

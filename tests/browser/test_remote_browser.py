@@ -19,10 +19,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from labdriver import jupyter_server, page_errors, run_all_cells, shut_down_kernels, write_notebook
+from labdriver import (
+    BASE_URL,
+    HUB_HOST,
+    jupyter_server,
+    only_the_server,
+    page_errors,
+    run_all_cells,
+    shut_down_kernels,
+    write_notebook,
+)
 
-BASE_URL = "/user/learner/"
-HUB_HOST = "jupyter.test"  # conftest.CHROMIUM_ARGS maps it to 127.0.0.1
 NOTEBOOK = "remote.ipynb"
 MESSAGE = "hello through the Jupyter server"
 TIMEOUT_MS = 90_000
@@ -32,12 +39,12 @@ CELLS = [
     'room = backend.client.create_room(name="remote")',
     'live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")\nlive',
     f"live.chat.send({MESSAGE!r})",
+    'from ivs_widgets.widgets import PlayerPanel\nPlayerPanel(live.player.url, engine="native")',
 ]
 FRONT_ENDS = {  # front end: (server module, host the page uses, where a notebook opens)
     "jupyterlab": ("jupyterlab", HUB_HOST, "lab/tree/{}?reset"),
     "notebook7": ("notebook", "127.0.0.1", "notebooks/{}"),
 }
-KERNEL_MACHINE = ("127.0.0.1", "localhost", "[::1]", HUB_HOST)
 
 
 @pytest.fixture(params=list(FRONT_ENDS))
@@ -57,27 +64,11 @@ def remote_notebook(request: pytest.FixtureRequest, browser: Any, page: Any,
         shut_down_kernels(page, server, NOTEBOOK)
 
 
-def only_the_jupyter_server(page: Any, origin: str) -> list[str]:
-    """Abort every request to the kernel's machine but those to ``origin``; return the aborted URLs."""
-    aborted: list[str] = []
-
-    def route(route: Any) -> None:
-        url = urlsplit(route.request.url)
-        if url.hostname in KERNEL_MACHINE and f"{url.scheme}://{url.netloc}" != origin:
-            aborted.append(route.request.url)
-            route.abort("addressunreachable")
-        else:
-            route.continue_()
-
-    page.route("**/*", route)
-    return aborted
-
-
 def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
                                                                   remote_notebook: tuple[str, str]) -> None:
     origin, notebook_url = remote_notebook
     problems = page_errors(page)
-    aborted = only_the_jupyter_server(page, origin)
+    aborted = only_the_server(page, origin)
     run_all_cells(page, notebook_url, TIMEOUT_MS)
 
     page.wait_for_selector(".ivs-chat .ivs-chat-state-connected", timeout=TIMEOUT_MS)
@@ -85,6 +76,10 @@ def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
     page.wait_for_function("() => document.querySelector('.ivs-player video')?.currentTime > 2", timeout=TIMEOUT_MS)
     assert page.get_attribute(".ivs-player", "data-route") == "relay"
     assert "relayed by the kernel" in page.text_content(".ivs-player-status")
+    # The browser's own HLS player cannot be relayed: the second panel says so.
+    native = page.locator(".ivs-player").nth(1).locator(".ivs-player-message")
+    native.wait_for(state="visible", timeout=30_000)
+    assert "only hls.js can play it through the kernel" in native.text_content()
 
     streams = [url for url in aborted if urlsplit(url).path == "/live.m3u8"]
     if urlsplit(origin).hostname == "127.0.0.1":

@@ -1,21 +1,23 @@
 """The attendee's Voila page (notebooks/10-workshop-join-page.ipynb) in Chromium, joining a workshop.
 
 This test process runs the workshop sandbox (``workshop.start()``, TLS on loopback) and serves the
-page with Voila, the URL, room code and fingerprint in the environment as a presenter would set
-them. The page's kernel joins with the room code like any attendee; "Ben" is another attendee, in
-this process, who joined the same way.
+page with Voila under a hub's base URL, the URL, room code and fingerprint in the environment as a
+presenter would set them. The page's kernel joins with the room code like any attendee; "Ben" is
+another attendee, in this process, who joined the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from labdriver import free_port, server_process
+from labdriver import BASE_URL, HUB_HOST, free_port, only_the_server, page_errors, server_process
 
 from ivs_widgets import workshop
 from ivs_widgets.chat import BackgroundChatRoom
@@ -48,8 +50,9 @@ def attendee_page(presenter: workshop.Presenter, invite: dict[str, Any],
         env.setenv(FINGERPRINT_VARIABLE, presenter.fingerprint or "")
         port = free_port()
         with server_process([sys.executable, "-m", "voila", str(PAGE), "--no-browser", f"--port={port}",
-                             "--Voila.ip=127.0.0.1"], port, tmp_path_factory.mktemp("voila-home"), "voila") as url:
-            yield url + "/"
+                             "--Voila.ip=127.0.0.1", f"--Voila.base_url={BASE_URL}"], port,
+                            tmp_path_factory.mktemp("voila-home"), "voila") as url:
+            yield url + BASE_URL
 
 
 class Ben:
@@ -67,11 +70,17 @@ class Ben:
                 return message
 
 
-@pytest.fixture
-def ben(presenter: workshop.Presenter, invite: dict[str, Any]) -> Iterator[Ben]:
+@contextlib.contextmanager
+def attendee_in(presenter: workshop.Presenter, invite: dict[str, Any]) -> Iterator[Ben]:
     joined = workshop.join(presenter.url, invite["code"], "Ben", fingerprint=presenter.fingerprint)
     with BackgroundChatRoom(joined.messaging_url, joined.token_provider(), ssl=joined.ssl) as chat:
         yield Ben(chat)
+
+
+@pytest.fixture
+def ben(presenter: workshop.Presenter, invite: dict[str, Any]) -> Iterator[Ben]:
+    with attendee_in(presenter, invite) as joined:
+        yield joined
 
 
 def open_form(page: Any, url: str) -> None:
@@ -102,6 +111,31 @@ def test_an_attendee_types_a_name_joins_and_chats(page: Any, attendee_page: str,
     page.press(".ivs-chat-input", "Enter")
     message = ben.receives("hello from Grace")
     assert message.sender.attributes == {"displayName": "Grace"}
+
+
+def test_an_attendee_who_reaches_only_the_page_watches_the_stream(page: Any, attendee_page: str,
+                                                                presenter: workshop.Presenter) -> None:
+    """As on a hub: the browser reaches Voila and nothing else of the presenter's machine, so the
+    room's loopback stream plays through the page's kernel."""
+    stream = presenter.sandbox.start_test_stream()
+    room = presenter.client.create_room(name="browser-workshop-live")
+    live = presenter.open_room(room["arn"], capabilities=["SEND_MESSAGE"], max_tokens=5, playback_url=stream)
+    url = attendee_page.replace("127.0.0.1", HUB_HOST)
+    aborted = only_the_server(page, f"{urlsplit(url).scheme}://{urlsplit(url).netloc}")
+    problems = page_errors(page)
+    open_form(page, url)
+    page.fill(".ivs-join-code input", live["code"])
+    page.fill(".ivs-join-name input", "Grace")
+    page.click(".ivs-join-button")
+
+    page.wait_for_selector(".ivs-chat-state-connected")
+    with attendee_in(presenter, live) as ben:
+        ben.chat.send_message("can you see the stream?")
+        row(page, "can you see the stream?").wait_for()
+    page.wait_for_function("() => document.querySelector('.ivs-player video')?.currentTime > 2", timeout=90_000)
+    assert page.get_attribute(".ivs-player", "data-route") == "relay"
+    assert aborted == []  # a page on another host goes to the relay without trying the stream itself
+    assert problems == []
 
 
 def test_a_wrong_room_code_is_explained_on_the_page(page: Any, attendee_page: str) -> None:
