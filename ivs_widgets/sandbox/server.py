@@ -27,9 +27,10 @@ import tornado.netutil
 from ivs_widgets.loop_thread import LoopThread
 from ivs_widgets.sandbox.core import tls
 from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
+from ivs_widgets.sandbox.core.operations import application
 from ivs_widgets.sandbox.core.state import State
+from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
-from ivs_widgets.sandbox.ivschat.responses import application
 from ivs_widgets.sandbox.logs.models import ChatLogs
 from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
 from ivs_widgets.sandbox.messaging.models import MessagingService
@@ -163,7 +164,8 @@ class Sandbox:
         assert self._stopping is not None
         workshop = workshop_routes.route(self.workshop, lambda: self.certificate.trust_pem if self.certificate else None,
                                          self.messaging_endpoint_for)
-        self._http = tornado.httpserver.HTTPServer(application(self.control, workshop),
+        apis = [ivschat_routes.api(self.control)]
+        self._http = tornado.httpserver.HTTPServer(application(self.config, apis, workshop),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         sockets = tornado.netutil.bind_sockets(self.config.port, self.config.host)

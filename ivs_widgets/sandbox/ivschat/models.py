@@ -7,9 +7,6 @@ knows nothing about WebSockets.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from typing import Any, Protocol
 
@@ -17,9 +14,10 @@ from ivs_widgets.protocol import facts as c
 from ivs_widgets.protocol import formats
 from ivs_widgets.sandbox.core import errors, tokens
 from ivs_widgets.sandbox.core.config import SandboxConfig
+from ivs_widgets.sandbox.core.paging import paginate
 from ivs_widgets.sandbox.core.ratelimit import RateWindow
-from ivs_widgets.sandbox.core.state import LOGGING_CONFIGURATION, ROOM, Resource, State
-from ivs_widgets.sandbox.core.validation import service_model
+from ivs_widgets.sandbox.core.state import LOGGING_CONFIGURATION, ROOM, Resource, State, public
+from ivs_widgets.sandbox.core.tagging import Tagging
 
 Params = dict[str, Any]
 
@@ -49,16 +47,14 @@ class NoLiveChat:
         return None
 
 
-def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
-    """The API view of a stored resource: internal keys dropped, optionally only ``keys``."""
-    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)}
-
-
 _ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "updateTime", "tags",
                  "loggingConfigurationIdentifiers")
 
 
-class ControlPlane:
+class ControlPlane(Tagging):
+    _service = "ivschat"
+    _tagged_kinds = (ROOM, LOGGING_CONFIGURATION)
+
     def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None) -> None:
         self.state = state
         self.config = config
@@ -149,7 +145,7 @@ class ControlPlane:
             and ("loggingConfigurationIdentifier" not in p
                  or p["loggingConfigurationIdentifier"] in r["loggingConfigurationIdentifiers"])
         ]
-        page, next_token = _paginate(rooms, p)
+        page, next_token = paginate(rooms, p, c.DEFAULT_MAX_RESULTS_ROOMS)
         return {"rooms": [public(r, _ROOM_SUMMARY) for r in page], **next_token}
 
     # -- logging configurations --------------------------------------------------------------
@@ -190,7 +186,8 @@ class ControlPlane:
         return {}
 
     def ListLoggingConfigurations(self, p: Params) -> Params:
-        page, next_token = _paginate(self.state.all(LOGGING_CONFIGURATION), p)
+        page, next_token = paginate(self.state.all(LOGGING_CONFIGURATION), p,
+                                      c.DEFAULT_MAX_RESULTS_LOGGING_CONFIGURATIONS)
         return {"loggingConfigurations": [public(x) for x in page], **next_token}
 
     # -- chat --------------------------------------------------------------------------------
@@ -234,32 +231,9 @@ class ControlPlane:
         self.live.disconnect_user(room["arn"], p["userId"], p.get("reason"))
         return {}
 
-    # -- tags --------------------------------------------------------------------------------
-    def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
-        found = self.state.find(resource_arn)
-        if found is None:
-            raise errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
-        return found
-
-    def ListTagsForResource(self, p: Params) -> Params:
-        return {"tags": self._tagged(p["resourceArn"])[1]["tags"]}
-
-    def TagResource(self, p: Params) -> Params:
-        kind, resource = self._tagged(p["resourceArn"])
-        merged = {**resource["tags"], **p["tags"]}
-        limit = service_model().shape_for("Tags").metadata["max"]
-        if len(merged) > limit:
-            raise errors.validation_error(f"A resource can have at most {limit} tags", field="tags")
-        resource["tags"] = merged
-        self.state.put(kind, resource, updated=False)
-        return {}
-
-    def UntagResource(self, p: Params) -> Params:
-        kind, resource = self._tagged(p["resourceArn"])
-        for key in p["tagKeys"]:
-            resource["tags"].pop(key, None)
-        self.state.put(kind, resource, updated=False)
-        return {}
+    # -- tags (the operations are Tagging's) ------------------------------------------------
+    def _not_found(self, resource_arn: str) -> errors.ApiError:
+        return errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
 
 
 def _review_handler(handler: Params | None) -> Params | None:
@@ -267,23 +241,3 @@ def _review_handler(handler: Params | None) -> Params | None:
     if not handler or not handler.get("uri"):
         return None
     return {"uri": handler["uri"], "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
-
-
-def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]:
-    """One page of ``items`` (already newest first); nextToken is an opaque cursor."""
-    start = 0
-    if p.get("nextToken"):
-        try:
-            cursor = json.loads(base64.urlsafe_b64decode(p["nextToken"].encode()))
-            start = next(i for i, r in enumerate(items) if (r["_order"], r["arn"]) < (cursor[0], cursor[1]))
-        except StopIteration:
-            start = len(items)
-        except (ValueError, TypeError, IndexError, KeyError, binascii.Error):
-            raise errors.validation_error("The nextToken is not valid", field="nextToken") from None
-    size = p.get("maxResults", 50)
-    page = items[start:start + size]
-    if start + size < len(items):
-        last = page[-1]
-        token = base64.urlsafe_b64encode(json.dumps([last["_order"], last["arn"]]).encode()).decode()
-        return page, {"nextToken": token}
-    return page, {}
