@@ -1,6 +1,6 @@
 """The sandbox wired together: each service built, given what it needs, and served on one loop.
 
-Services (``ivschat``, ``messaging``, ``logs``, ``workshop``, ``stream``) know nothing of this module;
+Services (``ivschat``, ``ivs``, ``messaging``, ``logs``, ``workshop``, ``stream``) know nothing of this module;
 they reach each other through small interfaces passed in here. ``Sandbox`` runs the loop on a
 :class:`~ivs_widgets.loop_thread.LoopThread` so a notebook kernel or a test keeps its own loop free;
 ``ivs-sandbox`` runs the same ``serve`` coroutine in the foreground.
@@ -29,6 +29,9 @@ from ivs_widgets.sandbox.core import tls
 from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
 from ivs_widgets.sandbox.core.operations import application
 from ivs_widgets.sandbox.core.state import State
+from ivs_widgets.sandbox.ivs import responses as ivs_routes
+from ivs_widgets.sandbox.ivs.models import PLAYBACK_PATH, VideoControlPlane
+from ivs_widgets.sandbox.ivs.streams import LiveStreams
 from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
 from ivs_widgets.sandbox.logs.models import ChatLogs
@@ -44,7 +47,8 @@ T = TypeVar("T")
 
 
 class Sandbox:
-    """A local Amazon IVS Chat: ``with Sandbox() as sb: sb.client().create_room()``."""
+    """A local Amazon IVS Chat and IVS control plane: ``with Sandbox() as sb: sb.client().create_room()``,
+    ``sb.client("ivs").create_channel()``."""
 
     def __init__(self, config: SandboxConfig | None = None, *, ssl_context: ssl.SSLContext | None = None,
                  **settings: Any) -> None:
@@ -66,6 +70,11 @@ class Sandbox:
         self.messaging = MessagingService(self.state, self.config)
         self.control = ControlPlane(self.state, self.config, live=self.messaging)
         self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
+        #: Live streams of channels: what the ingest reports to (``stream_started`` / ``stream_ended``) and
+        #: listens to (``stop_listeners``, ``metadata_listeners``).
+        self.streams = LiveStreams(self.state)
+        #: The ``ivs`` control plane (channels, stream keys, streams), its endpoints given by this sandbox.
+        self.video = VideoControlPlane(self.state, self.config, self.streams, endpoints=self)
         self.port = 0
         self.messaging_port = 0
         self._thread = LoopThread("ivs-sandbox")
@@ -102,10 +111,19 @@ class Sandbox:
         return self.config.region
 
 
+    def ingest_endpoint(self) -> str:
+        """Where encoders send a channel's video (``ingestEndpoint``): this sandbox's host (AWS gives a host too)."""
+        return host_for_url(self.config.host)
+
+    def playback_url(self, channel_id: str) -> str:
+        """A channel's playback URL (``playbackUrl``): its live playlist on this sandbox's HTTP port."""
+        return self.control_endpoint + PLAYBACK_PATH.format(channel_id=channel_id)
+
     def environment(self) -> dict[str, str]:
         """The variables that point plain boto3 and the AWS CLI in another shell at this sandbox."""
         variables = {
             "AWS_ENDPOINT_URL_IVSCHAT": self.control_endpoint,
+            "AWS_ENDPOINT_URL_IVS": self.control_endpoint,
             "AWS_ACCESS_KEY_ID": self.config.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.config.secret_access_key,
             "AWS_DEFAULT_REGION": self.config.region,
@@ -121,14 +139,14 @@ class Sandbox:
         secret = self.state.remember("presenter_secret_access_key", lambda: secrets.token_urlsafe(30).encode())
         return key_id.decode(), secret.decode()
 
-    def client(self, **kwargs: Any) -> Any:
-        """A boto3 ``ivschat`` client already pointed at and signed for this sandbox."""
+    def client(self, service: str = "ivschat", **kwargs: Any) -> Any:
+        """A boto3 client of ``service`` (``ivschat`` or ``ivs``) already pointed at and signed for this sandbox."""
         import boto3  # imported here: the sandbox itself starts without boto3
 
         if self.ca_file is not None:
             kwargs.setdefault("verify", str(self.ca_file))
         return boto3.client(
-            "ivschat", endpoint_url=self.control_endpoint, region_name=self.config.region,
+            service, endpoint_url=self.control_endpoint, region_name=self.config.region,
             aws_access_key_id=self.config.access_key_id, aws_secret_access_key=self.config.secret_access_key,
             **kwargs)
 
@@ -164,7 +182,7 @@ class Sandbox:
         assert self._stopping is not None
         workshop = workshop_routes.route(self.workshop, lambda: self.certificate.trust_pem if self.certificate else None,
                                          self.messaging_endpoint_for)
-        apis = [ivschat_routes.api(self.control)]
+        apis = [ivschat_routes.api(self.control), ivs_routes.api(self.video)]
         self._http = tornado.httpserver.HTTPServer(application(self.config, apis, workshop),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)

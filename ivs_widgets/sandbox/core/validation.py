@@ -8,6 +8,8 @@ sandbox in step with botocore releases. Rules the model cannot express are added
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from functools import cache
 from typing import Any
 
@@ -74,7 +76,7 @@ def validate(shape: Shape, value: Any, path: str = "") -> None:
         if shape.enum and value not in shape.enum:
             raise _fail(shape, path, value, f"satisfy enum value set: [{', '.join(shape.enum)}]")
         pattern = meta.get("pattern")
-        if pattern and shape.name not in _UNRELIABLE_PATTERNS and not re.fullmatch(pattern, value):
+        if pattern and shape.name not in _UNRELIABLE_PATTERNS and not _compiled(pattern).fullmatch(value):
             raise _fail(shape, path, value, f"satisfy regular expression pattern: {pattern}")
         if shape.name in _UNRELIABLE_PATTERNS and pattern:
             arn, constraint = _ARNS[pattern.split(":")[2]]  # arn:aws:SERVICE:…
@@ -117,6 +119,36 @@ def modeled(shape: Shape, value: Any) -> Any:
         return value
     return {name: modeled(shape.members[name], item) for name, item in value.items()
             if name in shape.members and item is not None}
+
+
+#: Java's Unicode classes (``\p{L}``, ``\p{Lu}`` …), which the ``ivs`` tag patterns use and ``re`` lacks.
+_UNICODE_CLASS = re.compile(r"\\p\{([A-Z][a-z]?)\}")
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A modeled pattern for ``re``: each Unicode class becomes the code point ranges it names."""
+    return re.compile(_UNICODE_CLASS.sub(lambda m: _category_ranges(m[1]), pattern))
+
+
+def _category_ranges(category: str) -> str:
+    """Every code point whose Unicode general category starts with ``category``, as ranges for a class."""
+    return "".join(re.escape(chr(low)) + (f"-{re.escape(chr(high))}" if high > low else "")
+                   for name, ranges in _categories().items() if name.startswith(category) for low, high in ranges)
+
+
+@cache
+def _categories() -> dict[str, list[tuple[int, int]]]:
+    """The code point ranges of each Unicode general category: one pass over all code points (a quarter
+    of a second), once, when a pattern first needs it."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    current, low = unicodedata.category("\0"), 0
+    for point in range(1, sys.maxunicode + 2):
+        category = unicodedata.category(chr(point)) if point <= sys.maxunicode else ""
+        if category != current:
+            ranges.setdefault(current, []).append((low, point - 1))
+            current, low = category, point
+    return ranges
 
 
 def _check_size(shape: Shape, path: str, value: Any, size: int, meta: dict[str, Any], noun: str) -> None:
