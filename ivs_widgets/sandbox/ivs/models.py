@@ -41,8 +41,11 @@ _ABSENT = {"recordingConfigurationArn": "Recording configuration",
            "playbackRestrictionPolicyArn": "Playback restriction policy",
            "adConfigurationArn": "Ad configuration", "failoverSlateConfigurationArn": "Failover slate configuration"}
 _WHAT = {CHANNEL: "Channel", STREAM_KEY: "Stream key"}
-_FILTERS = ("filterByName", "filterByRecordingConfigurationArn", "filterByPlaybackRestrictionPolicyArn",
-            "filterByAdConfigurationArn", "filterByFailoverSlateConfigurationArn")
+#: ListChannels' filters (one at a time) and the channel member each compares.
+_FILTERS = {"filterByName": "name", "filterByRecordingConfigurationArn": "recordingConfigurationArn",
+            "filterByPlaybackRestrictionPolicyArn": "playbackRestrictionPolicyArn",
+            "filterByAdConfigurationArn": "adConfigurationArn",
+            "filterByFailoverSlateConfigurationArn": "failoverSlateConfigurationArn"}
 
 
 class VideoEndpoints(Protocol):
@@ -148,10 +151,8 @@ class VideoControlPlane(Tagging):
         if len(filters) > 1:
             raise errors.error("ConflictException", f"Filters are mutually exclusive: {', '.join(filters)}")
         channels = self.state.all(CHANNEL)
-        if filters:
-            field = filters[0].removeprefix("filterBy")
-            field = field[0].lower() + field[1:]
-            channels = [ch for ch in channels if ch.get(field) == p[filters[0]]]
+        for name in filters:
+            channels = [ch for ch in channels if ch.get(_FILTERS[name]) == p[name]]
         page, next_token = paginate(channels, p, c.DEFAULT_MAX_RESULTS_CHANNELS)
         return {"channels": [public(ch, _summary("ChannelSummary")) for ch in page], **next_token}
 
