@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from ivs_widgets.sandbox.core.errors import ApiError, validation_error
@@ -9,15 +10,16 @@ from ivs_widgets.sandbox.core.state import Resource, State
 from ivs_widgets.sandbox.core.validation import service_model
 
 
-class Tagging:
+class Tagging(ABC):
     """Mixed into a service's control plane, which names its model, the kinds it tags and its not-found error."""
 
     state: State
     _service: ClassVar[str]
     _tagged_kinds: ClassVar[tuple[str, ...]]
 
+    @abstractmethod
     def _not_found(self, resource_arn: str) -> ApiError:
-        raise NotImplementedError
+        """The error for an ARN that names none of the kinds this service tags."""
 
     def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
         found = self.state.find(resource_arn, self._tagged_kinds)
