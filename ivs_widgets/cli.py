@@ -1,4 +1,4 @@
-"""``ivs-sandbox``: run the local IVS Chat sandbox in the foreground, for boto3 and the AWS CLI.
+"""``ivs-sandbox``: run the local IVS Chat and IVS sandbox in the foreground, for boto3 and the AWS CLI.
 
 It prints the endpoints and the ``export`` lines another shell needs, then a ``ready`` line once
 both endpoints accept connections (scripts and tests wait for that line, not for a delay).
@@ -37,7 +37,8 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="ivs-sandbox", description="A local Amazon IVS Chat (control plane and messaging WebSocket).")
+        prog="ivs-sandbox", description="A local Amazon IVS Chat (control plane and messaging WebSocket) and "
+        "Amazon IVS control plane (channels, stream keys, streams).")
     parser.add_argument("--host", default=None,
                         help="address to bind (default: 127.0.0.1, or 0.0.0.0 with --network); an address "
                              "beyond this machine needs --network")
@@ -49,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--account-id", default=c.SANDBOX_ACCOUNT_ID,
                         help=f"account id in ARNs (default: {c.SANDBOX_ACCOUNT_ID})")
     parser.add_argument("--state", type=Path, metavar="FILE",
-                        help="sqlite file keeping rooms and logging configurations across restarts")
+                        help="sqlite file keeping rooms, logging configurations, channels and stream keys across "
+                             "restarts")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     parser.add_argument("--max-connections", type=int, default=c.QUOTA_CONCURRENT_CONNECTIONS, metavar="N",
                         help="the account quota of concurrent chat connections, all rooms together "
@@ -181,14 +183,14 @@ def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url
 def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
     state = args.state
     lines = [
-        f"control plane (ivschat API): {sandbox.control_endpoint}",
-        f"messaging (WebSocket):       {sandbox.messaging_endpoint}",
-        f"region:                      {sandbox.region}",
-        f"account:                     {sandbox.config.account_id}",
-        f"state:                       {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
-        f"connections:                 up to {min(sandbox.connection_capacity, sandbox.config.max_connections):,} "
+        f"control plane (ivschat, ivs): {sandbox.control_endpoint}",
+        f"messaging (WebSocket):        {sandbox.messaging_endpoint}",
+        f"region:                       {sandbox.region}",
+        f"account:                      {sandbox.config.account_id}",
+        f"state:                        {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
+        f"connections:                  up to {min(sandbox.connection_capacity, sandbox.config.max_connections):,} "
         f"(file descriptors: {sandbox.descriptor_limit:,}; account quota: {sandbox.config.max_connections:,})",
-        *([f"test stream (HLS):           {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
+        *([f"test stream (HLS):            {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
         if args.workshop else

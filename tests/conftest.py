@@ -22,5 +22,10 @@ def ivschat(sandbox: Sandbox) -> Any:
 
 
 @pytest.fixture
+def ivs(sandbox: Sandbox) -> Any:
+    return sandbox.client("ivs")
+
+
+@pytest.fixture
 def room(ivschat: Any) -> dict[str, Any]:
     return ivschat.create_room(name="test-room")

@@ -71,3 +71,21 @@ def test_a_missing_room_is_reported_as_the_service_error(aws: Aws, sandbox: Sand
     result = aws("ivschat", "get-room", "--identifier", missing)
     assert result.returncode != 0 and not result.stdout
     assert "(ResourceNotFoundException) when calling the GetRoom operation" in result.stderr
+
+
+def test_aws_ivs_create_channel_and_get_stream(aws: Aws, sandbox: Sandbox) -> None:
+    """The same exports reach the ``ivs`` API: a channel, its stream offline, then live."""
+    created = output(aws("ivs", "create-channel", "--name", "demo-channel"))
+    channel = created["channel"]
+    assert channel["arn"].startswith(f"arn:aws:ivs:{sandbox.region}:{sandbox.config.account_id}:channel/")
+    assert (channel["name"], channel["latencyMode"], channel["type"]) == ("demo-channel", "LOW", "STANDARD")
+    assert created["streamKey"]["value"].startswith(f"sk_{sandbox.region}_")
+
+    offline = aws("ivs", "get-stream", "--channel-arn", channel["arn"])
+    assert offline.returncode != 0 and not offline.stdout
+    assert "(ChannelNotBroadcasting) when calling the GetStream operation" in offline.stderr
+
+    stream = sandbox.streams.stream_started(created["streamKey"]["value"])
+    live = output(aws("ivs", "get-stream", "--channel-arn", channel["arn"]))["stream"]
+    assert (live["streamId"], live["state"], live["health"]) == (stream.stream_id, "LIVE", "HEALTHY")
+    assert live["playbackUrl"] == channel["playbackUrl"]

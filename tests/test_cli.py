@@ -65,12 +65,14 @@ def test_printed_exports_are_all_boto3_needs(start: Any, shell_env: Any, signum:
     messaging = next(line.split()[-1] for line in sandbox.printed if line.startswith("messaging"))
     assert control.startswith("http://127.0.0.1:") and not control.endswith(":0")
     assert messaging.startswith("ws://127.0.0.1:") and not messaging.endswith(":0")
-    assert sandbox.environment["AWS_ENDPOINT_URL_IVSCHAT"] == control
+    assert sandbox.environment["AWS_ENDPOINT_URL_IVSCHAT"] == sandbox.environment["AWS_ENDPOINT_URL_IVS"] == control
 
     ivschat = shell_env(sandbox.environment)
     room = ivschat.create_room(name="from-another-shell")
     assert room["arn"].startswith(f"arn:aws:ivschat:{sandbox.environment['AWS_DEFAULT_REGION']}:")
     assert [r["arn"] for r in ivschat.list_rooms()["rooms"]] == [room["arn"]]
+    channel = boto3.session.Session().client("ivs").create_channel(name="from-another-shell")["channel"]
+    assert channel["arn"].startswith(f"arn:aws:ivs:{sandbox.environment['AWS_DEFAULT_REGION']}:")
 
     token = ivschat.create_chat_token(roomIdentifier=room["arn"], userId="viewer",
                                       capabilities=["SEND_MESSAGE"])["token"]

@@ -286,7 +286,8 @@ def test_a_plain_sandbox_serves_no_certificate(sandbox: Sandbox) -> None:
 
 def test_a_plain_sandbox_keeps_the_public_credentials(sandbox: Sandbox) -> None:
     assert sandbox.environment() == {
-        "AWS_ENDPOINT_URL_IVSCHAT": sandbox.control_endpoint, "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY_ID,
+        "AWS_ENDPOINT_URL_IVSCHAT": sandbox.control_endpoint, "AWS_ENDPOINT_URL_IVS": sandbox.control_endpoint,
+        "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": c.SANDBOX_SECRET_ACCESS_KEY, "AWS_DEFAULT_REGION": c.SANDBOX_REGION,
         c.MESSAGING_URL_VARIABLE: sandbox.messaging_endpoint}
     assert sandbox.control_endpoint.startswith("http://")

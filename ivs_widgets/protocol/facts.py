@@ -1,7 +1,7 @@
-"""Facts about Amazon IVS Chat that the model in botocore cannot express, one constant each.
+"""Facts about Amazon IVS Chat and Amazon IVS that botocore's models cannot express, one constant each.
 
 One place for every number the sandbox, the client and the panels share; limits that botocore's
-``ivschat`` service model does carry (lengths, ranges, enums) are read from the model instead.
+``ivschat`` and ``ivs`` service models do carry (lengths, ranges, enums) are read from the models instead.
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 DEFAULT_MAXIMUM_MESSAGE_LENGTH = 500
 DEFAULT_MAXIMUM_MESSAGE_RATE_PER_SECOND = 10
 DEFAULT_FALLBACK_RESULT = "ALLOW"
+
+#: ``maxResults`` when ListRooms or ListLoggingConfigurations leaves it out.
+DEFAULT_MAX_RESULTS_ROOMS = 50
+DEFAULT_MAX_RESULTS_LOGGING_CONFIGURATIONS = 50
 
 #: Chat token defaults: session length when unspecified; how long the token may be used to connect.
 DEFAULT_SESSION_DURATION_MINUTES = 60
@@ -50,6 +54,38 @@ REVIEW_HANDLER_TIMEOUT_SECONDS = 0.2
 
 #: Ids of rooms, logging configurations, messages and events: 12 alphanumeric characters.
 ID_LENGTH = 12
+
+#: Channel defaults the service applies when CreateChannel leaves a field out.
+DEFAULT_CHANNEL_LATENCY_MODE = "LOW"
+DEFAULT_CHANNEL_TYPE = "STANDARD"
+DEFAULT_CONTAINER_FORMAT = "TS"
+#: The transcode preset of ADVANCED_SD and ADVANCED_HD channels by default; other types have none ("").
+DEFAULT_ADVANCED_PRESET = "HIGHER_BANDWIDTH_DELIVERY"
+ADVANCED_CHANNEL_TYPES = ("ADVANCED_SD", "ADVANCED_HD")
+#: What a channel reports as its multitrack input configuration when none was given.
+DEFAULT_MULTITRACK_ENABLED = False
+DEFAULT_MULTITRACK_MAXIMUM_RESOLUTION = "FULL_HD"
+DEFAULT_MULTITRACK_POLICY = "ALLOW"
+#: SRT passphrases are this long (as the API's examples show them).
+SRT_PASSPHRASE_LENGTH = 68
+#: Multitrack input needs this channel type and container format.
+MULTITRACK_CHANNEL_TYPE = "STANDARD"
+MULTITRACK_CONTAINER_FORMAT = "FRAGMENTED_MP4"
+
+#: ``maxResults`` when a List operation of ``ivs`` leaves it out (documented; the model has only the maximum).
+DEFAULT_MAX_RESULTS_CHANNELS = 100
+DEFAULT_MAX_RESULTS_STREAMS = 100
+DEFAULT_MAX_RESULTS_STREAM_SESSIONS = 100
+DEFAULT_MAX_RESULTS_STREAM_KEYS = 1
+
+#: PutMetadata: at most 1 KB a request, 5 requests per second per channel and 155 per account.
+MAX_METADATA_BYTES = 1024
+QUOTA_TPS_PUT_METADATA_PER_CHANNEL = 5
+QUOTA_TPS_PUT_METADATA = 155
+#: Stream keys a channel may have: CreateChannel makes it, CreateStreamKey needs it deleted first.
+QUOTA_STREAM_KEYS_PER_CHANNEL = 1
+#: Channels per account per region (adjustable on AWS; a setting in the sandbox).
+QUOTA_CHANNELS = 5_000
 
 #: The sandbox's local stand-ins for AWS settings. Not secrets: printed and documented.
 SANDBOX_ACCOUNT_ID = "123456789012"

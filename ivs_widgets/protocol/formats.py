@@ -14,14 +14,25 @@ from ivs_widgets.protocol.facts import ID_LENGTH
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def new_id() -> str:
-    """A fresh 12-character alphanumeric id, like ``j0mJloyM8mOy``."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(ID_LENGTH))
+def new_id(length: int = ID_LENGTH) -> str:
+    """A fresh alphanumeric id, 12 characters unless told, like ``j0mJloyM8mOy``."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def arn(region: str, account: str, kind: str, resource_id: str) -> str:
-    """``arn:aws:ivschat:REGION:ACCOUNT:KIND/ID`` for ``room`` or ``logging-configuration``."""
-    return f"arn:aws:ivschat:{region}:{account}:{kind}/{resource_id}"
+def arn(region: str, account: str, kind: str, resource_id: str, service: str = "ivschat") -> str:
+    """``arn:aws:SERVICE:REGION:ACCOUNT:KIND/ID``: an ``ivschat`` room or logging-configuration, an
+    ``ivs`` channel or stream-key."""
+    return f"arn:aws:{service}:{region}:{account}:{kind}/{resource_id}"
+
+
+def stream_id(length: int) -> str:
+    """An ``ivs`` stream id: ``st-`` and alphanumerics, ``length`` characters in all (the model fixes it)."""
+    return "st-" + new_id(length - 3)
+
+
+def stream_key_value(region: str) -> str:
+    """A stream key's secret value in the service's shape, ``sk_REGION_`` and two random groups."""
+    return f"sk_{region}_{new_id()}_{new_id()}"
 
 
 def arn_parts(resource_arn: str, kind: str) -> tuple[str, str, str]:

@@ -1,10 +1,11 @@
-"""A local Amazon IVS Chat: the ``ivschat`` control plane and the messaging WebSocket endpoint.
+"""A local Amazon IVS Chat and Amazon IVS: the ``ivschat`` and ``ivs`` control planes and the messaging
+WebSocket endpoint.
 
-One folder per service, its model apart from its routes (as moto does): ``ivschat/``,
+One folder per service, its model apart from its routes (as moto does): ``ivschat/``, ``ivs/``,
 ``messaging/``, ``logs/``, ``workshop/`` (the sandbox's own, not AWS's) and ``stream/``; ``core/``
-holds what they share (settings, state, tokens, SigV4, botocore-model validation, the rest-json
-answer format). ``server.py`` wires them. ``Sandbox`` and ``SandboxConfig`` are imported on first use,
-so importing one service does not start the others.
+holds what they share (settings, state, tokens, SigV4, botocore-model validation, routing by the
+models, the rest-json answer format). ``server.py`` wires them. ``Sandbox`` and ``SandboxConfig`` are
+imported on first use, so importing one service does not start the others.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The sandbox wired together: each service built, given what it needs, and served on one loop.
 
-Services (``ivschat``, ``messaging``, ``logs``, ``workshop``, ``stream``) know nothing of this module;
+Services (``ivschat``, ``ivs``, ``messaging``, ``logs``, ``workshop``, ``stream``) know nothing of this module;
 they reach each other through small interfaces passed in here. ``Sandbox`` runs the loop on a
 :class:`~ivs_widgets.loop_thread.LoopThread` so a notebook kernel or a test keeps its own loop free;
 ``ivs-sandbox`` runs the same ``serve`` coroutine in the foreground.
@@ -29,10 +29,14 @@ from ivs_widgets.loop_thread import LoopThread
 from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox.core import descriptors, tls
 from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
+from ivs_widgets.sandbox.core.operations import application
 from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.state import State
+from ivs_widgets.sandbox.ivs import responses as ivs_routes
+from ivs_widgets.sandbox.ivs.models import PLAYBACK_PATH, VideoControlPlane
+from ivs_widgets.sandbox.ivs.streams import LiveStreams
+from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
-from ivs_widgets.sandbox.ivschat.responses import application
 from ivs_widgets.sandbox.logs.models import ChatLogs
 from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
 from ivs_widgets.sandbox.messaging.models import MessagingService
@@ -46,7 +50,8 @@ T = TypeVar("T")
 
 
 class Sandbox:
-    """A local Amazon IVS Chat: ``with Sandbox() as sb: sb.client().create_room()``."""
+    """A local Amazon IVS Chat and IVS control plane: ``with Sandbox() as sb: sb.client().create_room()``,
+    ``sb.client("ivs").create_channel()``."""
 
     def __init__(self, config: SandboxConfig | None = None, *, ssl_context: ssl.SSLContext | None = None,
                  **settings: Any) -> None:
@@ -69,6 +74,11 @@ class Sandbox:
         self.messaging = MessagingService(self.state, self.config, quotas)
         self.control = ControlPlane(self.state, self.config, live=self.messaging, quotas=quotas)
         self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
+        #: Live streams of channels: what the ingest reports to (``stream_started`` / ``stream_ended``) and
+        #: listens to (``stop_listeners``, ``metadata_listeners``).
+        self.streams = LiveStreams(self.state)
+        #: The ``ivs`` control plane (channels, stream keys, streams), its endpoints given by this sandbox.
+        self.video = VideoControlPlane(self.state, self.config, self.streams, endpoints=self)
         self.port = 0
         self.messaging_port = 0
         self._thread = LoopThread("ivs-sandbox")
@@ -108,11 +118,20 @@ class Sandbox:
     def region(self) -> str:
         return self.config.region
 
+    def ingest_endpoint(self) -> str:
+        """Where encoders send a channel's video (``ingestEndpoint``): this sandbox's host (AWS gives a host too)."""
+        return host_for_url(self.config.host)
+
+    def playback_url(self, channel_id: str) -> str:
+        """A channel's playback URL (``playbackUrl``): its live playlist on this sandbox's HTTP port."""
+        return self.control_endpoint + PLAYBACK_PATH.format(channel_id=channel_id)
+
     def environment(self) -> dict[str, str]:
         """The variables that point plain boto3, the AWS CLI and ``connect("aws")`` in another shell at
         this sandbox: the same code path as AWS, only the endpoints and credentials differ."""
         variables = {
             "AWS_ENDPOINT_URL_IVSCHAT": self.control_endpoint,
+            "AWS_ENDPOINT_URL_IVS": self.control_endpoint,
             "AWS_ACCESS_KEY_ID": self.config.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.config.secret_access_key,
             "AWS_DEFAULT_REGION": self.config.region,
@@ -129,9 +148,9 @@ class Sandbox:
         secret = self.state.remember("presenter_secret_access_key", lambda: secrets.token_urlsafe(30).encode())
         return key_id.decode(), secret.decode()
 
-    def client(self, **kwargs: Any) -> Any:
-        """A boto3 ``ivschat`` client already pointed at and signed for this sandbox, retrying throttled
-        calls as the kit's clients do (``CLIENT_MAX_ATTEMPTS``) unless ``config=`` says otherwise."""
+    def client(self, service: str = "ivschat", **kwargs: Any) -> Any:
+        """A boto3 client of ``service`` (``ivschat`` or ``ivs``) already pointed at and signed for this sandbox,
+        retrying throttled calls as the kit's clients do (``CLIENT_MAX_ATTEMPTS``) unless ``config=`` says otherwise."""
         import boto3  # imported here: the sandbox itself starts without boto3
         from botocore.config import Config
 
@@ -139,7 +158,7 @@ class Sandbox:
         if self.ca_file is not None:
             kwargs.setdefault("verify", str(self.ca_file))
         return boto3.client(
-            "ivschat", endpoint_url=self.control_endpoint, region_name=self.config.region,
+            service, endpoint_url=self.control_endpoint, region_name=self.config.region,
             aws_access_key_id=self.config.access_key_id, aws_secret_access_key=self.config.secret_access_key,
             **kwargs)
 
@@ -175,7 +194,8 @@ class Sandbox:
         assert self._stopping is not None
         workshop = workshop_routes.route(self.workshop, lambda: self.certificate.trust_pem if self.certificate else None,
                                          self.messaging_endpoint_for)
-        self._http = tornado.httpserver.HTTPServer(application(self.control, workshop),
+        apis = [ivschat_routes.api(self.control), ivs_routes.api(self.video)]
+        self._http = tornado.httpserver.HTTPServer(application(self.config, apis, workshop),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         problems = descriptors.ProblemLog()

@@ -18,7 +18,6 @@ from botocore.credentials import Credentials
 from ivs_widgets.sandbox.core.config import SandboxConfig
 from ivs_widgets.sandbox.core.errors import ApiError, access_denied
 
-SERVICE = "ivschat"
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
@@ -26,9 +25,15 @@ _AUTH = re.compile(
 )
 
 
-def verify(config: SandboxConfig, method: str, uri: str, headers: Mapping[str, str], body: bytes,
+def signing_service(headers: Mapping[str, str]) -> str | None:
+    """The service a request's SigV4 credential scope names (``ivschat``, ``ivs`` …), if it has one."""
+    match = _AUTH.fullmatch(headers.get("Authorization", "").strip())
+    return match["service"] if match else None
+
+
+def verify(config: SandboxConfig, service: str, method: str, uri: str, headers: Mapping[str, str], body: bytes,
            now: datetime | None = None) -> None:
-    """Raise the error AWS would give for a request not signed with the sandbox's credentials."""
+    """Raise the error AWS would give for a request not signed for ``service`` with the sandbox's credentials."""
     header = headers.get("Authorization")
     if not header:
         raise access_denied("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -38,8 +43,8 @@ def verify(config: SandboxConfig, method: str, uri: str, headers: Mapping[str, s
                             "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders'.")
     if match["key"] != config.access_key_id:
         raise access_denied("UnrecognizedClientException", "The security token included in the request is invalid.")
-    if match["service"] != SERVICE:
-        raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'.")
+    if match["service"] != service:
+        raise _invalid(f"Credential should be scoped to correct service: '{service}'.")
     if match["region"] != config.region:
         raise _invalid(f"Credential should be scoped to a valid region, not '{match['region']}'.")
     stamp = headers.get("X-Amz-Date", "")
@@ -55,7 +60,7 @@ def verify(config: SandboxConfig, method: str, uri: str, headers: Mapping[str, s
     request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{uri}",
                          headers={name: headers.get(name, "") for name in signed}, data=body)
     request.context["timestamp"] = stamp
-    signer = SigV4Auth(Credentials(config.access_key_id, config.secret_access_key), SERVICE, config.region)
+    signer = SigV4Auth(Credentials(config.access_key_id, config.secret_access_key), service, config.region)
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     if not hmac.compare_digest(expected, match["signature"]):
         raise _invalid("The request signature we calculated does not match the signature you provided. "

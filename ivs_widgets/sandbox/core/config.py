@@ -28,7 +28,8 @@ class SandboxConfig:
     secret_access_key: str = field(default=c.SANDBOX_SECRET_ACCESS_KEY, repr=False)
     #: Refuse requests that are not SigV4-signed with the credentials above, as AWS does.
     require_signature: bool = True
-    #: sqlite file keeping rooms, logging configurations and tags across restarts (None: memory).
+    #: sqlite file keeping rooms, logging configurations, channels, stream keys, stream sessions and
+    #: tags across restarts (None: memory).
     state_path: Path | None = None
     #: Folder of the chat logs' local S3, CloudWatch Logs and Firehose destinations
     #: (None: a temporary folder, removed when the sandbox stops).
@@ -48,3 +49,7 @@ class SandboxConfig:
     quota_tps: dict[str, int] = field(default_factory=lambda: dict(c.QUOTA_TPS))
     #: False turns every rate quota off (``ivs-sandbox --no-rate-quotas``): for load generators only.
     rate_quotas: bool = True
+    quota_channels: int = c.QUOTA_CHANNELS
+    #: PutMetadata requests per second allowed per channel, and per account.
+    quota_tps_put_metadata_per_channel: int = c.QUOTA_TPS_PUT_METADATA_PER_CHANNEL
+    quota_tps_put_metadata: int = c.QUOTA_TPS_PUT_METADATA

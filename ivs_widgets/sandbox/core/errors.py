@@ -52,6 +52,12 @@ def throttled(resource_id: str, limit: int, operation: str) -> ApiError:
                     resourceId=resource_id, resourceType="ROOM", limit=limit)
 
 
+def not_available(service: str, operation: str) -> ApiError:
+    """An operation of the service's model that the sandbox does not offer: the sandbox's own answer,
+    ``NotImplemented`` with HTTP 501 (S3's name for it; SDKs do not retry a 501)."""
+    return ApiError("NotImplemented", 501, f"{service} {operation} is not available in the ivs-widgets sandbox")
+
+
 def access_denied(code: str, message: str) -> ApiError:
     """Authentication failures; AWS names them outside the model (e.g. InvalidSignatureException)."""
     return ApiError(code, 403, message)

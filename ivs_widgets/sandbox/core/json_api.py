@@ -64,6 +64,10 @@ class JsonApiHandler(tornado.web.RequestHandler):
     def _handle(self, path: str) -> tuple[int, Any]:
         raise NotImplementedError
 
+    def _error_body(self, error: ApiError) -> dict[str, Any]:
+        """The error's body on the wire; a service whose model names error members otherwise reshapes it."""
+        return error.body()
+
     def _body(self) -> bytes:
         if self._size > MAX_REQUEST_BODY_BYTES:
             raise ApiError("RequestEntityTooLargeException", 413,
@@ -76,7 +80,7 @@ class JsonApiHandler(tornado.web.RequestHandler):
         try:
             status, result = self._handle(path)
         except ApiError as error:
-            status, result = error.status, error.body()
+            status, result = error.status, self._error_body(error)
             self.set_header("x-amzn-ErrorType", error.code)
         except Exception:  # a bug must still answer in the wire format, and keep serving
             log.exception("internal error in %s %s", self.request.method, path)

@@ -1,4 +1,5 @@
-"""The sandbox's resources: rooms, logging configurations (with their tags) and spent tokens.
+"""The sandbox's resources: rooms, logging configurations, channels, stream keys and stream sessions
+(with their tags), and spent chat tokens.
 
 Resources are kept as the dicts the API returns (times as ISO strings) plus an ``_order`` key
 for sorting. Thread-safe: the HTTP handlers, the messaging server and notebook code may touch it
@@ -24,12 +25,24 @@ ROOM = "room"
 LOGGING_CONFIGURATION = "logging-configuration"
 #: A room a workshop presenter opened to attendees, keyed (in its ``arn`` field) by its room code.
 INVITE = "workshop-invite"
+#: What a workshop reset forgets: the chat's resources, not the live video's.
+CHAT_KINDS = (ROOM, LOGGING_CONFIGURATION, INVITE)
+CHANNEL = "channel"
+STREAM_KEY = "stream-key"
+#: A live or ended stream of a channel, keyed (in its ``arn`` field) by its stream id.
+STREAM_SESSION = "stream-session"
+
+
+def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
+    """The API view of a stored resource: internal keys dropped, optionally only ``keys``."""
+    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)}
 
 
 class State:
     def __init__(self, path: Path | str | None = None) -> None:
         self._lock = threading.RLock()
-        self._resources: dict[str, dict[str, Resource]] = {ROOM: {}, LOGGING_CONFIGURATION: {}, INVITE: {}}
+        self._resources: dict[str, dict[str, Resource]] = {
+            kind: {} for kind in (*CHAT_KINDS, CHANNEL, STREAM_KEY, STREAM_SESSION)}
         self._spent_tokens: dict[str, float] = {}
         self._meta: dict[str, bytes] = {}
         self._db: sqlite3.Connection | None = None
@@ -106,23 +119,25 @@ class State:
             if self._db is not None:
                 self._db.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
-    def find(self, arn: str) -> tuple[str, Resource] | None:
-        """The kind and resource an ARN names, whichever kind it is."""
-        for kind in (ROOM, LOGGING_CONFIGURATION):
+    def find(self, arn: str, kinds: tuple[str, ...]) -> tuple[str, Resource] | None:
+        """The kind and resource an ARN names, whichever of ``kinds`` it is."""
+        for kind in kinds:
             resource = self.get(kind, arn)
             if resource is not None:
                 return kind, resource
         return None
 
     def reset(self) -> None:
-        """Forget every resource, invite and spent token (workshop reset); secrets and the CA stay."""
+        """Forget every room, logging configuration, invite and spent token (workshop reset); secrets,
+        the CA and the live video's channels stay."""
         with self._lock:
-            for kind in self._resources:
+            for kind in CHAT_KINDS:
                 self._resources[kind].clear()
             self.generation += 1
             self._spent_tokens.clear()
             if self._db is not None:
-                self._db.execute("DELETE FROM resources")
+                self._db.execute(f"DELETE FROM resources WHERE kind IN ({', '.join('?' * len(CHAT_KINDS))})",
+                                 CHAT_KINDS)
                 self._db.execute("DELETE FROM spent_tokens")
 
     # -- tokens ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Server-side request validation driven by botocore's own ``ivschat`` service model.
+"""Server-side request validation driven by botocore's own service models (``ivschat``, ``ivs``).
 
 boto3 checks required members and minimums before sending; the service checks everything:
 maximums, patterns, enums, list and map sizes. Reading the constraints from the model keeps the
@@ -8,31 +8,40 @@ sandbox in step with botocore releases. Rules the model cannot express are added
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import sys
+import unicodedata
+from functools import cache
 from typing import Any
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES
+from ivs_widgets.protocol.facts import MAX_ATTRIBUTES_BYTES, MAX_METADATA_BYTES
 from ivs_widgets.protocol.rules import attributes_bytes, attributes_fit, is_unicode
 from ivs_widgets.sandbox.core.errors import ApiError, validation_error
 
 #: Shapes whose modeled pattern is known to be wrong (a one-character resource type); the ARN
-#: rule below checks them instead.
+#: rule of the service that pattern names checks them instead.
 _UNRELIABLE_PATTERNS = {"ResourceArn"}
+_ARNS = {
+    "ivschat": (re.compile(r"arn:aws:ivschat:[a-z0-9-]+:[0-9]+:(room|logging-configuration)/[a-zA-Z0-9-]+"),
+                "be an ivschat room or logging-configuration ARN"),
+    "ivs": (re.compile(r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+"), "be an ivs resource ARN"),
+}
 #: Map shapes documented as "at most 1 KB in total" (keys plus values, UTF-8).
 _ONE_KB_MAPS = {"ChatTokenAttributes", "EventAttributes"}
-_ARN = re.compile(r"arn:aws:ivschat:[a-z0-9-]+:[0-9]+:(room|logging-configuration)/[a-zA-Z0-9-]+")
+#: String shapes documented as "at most 1 KB" (UTF-8): PutMetadata's payload.
+_ONE_KB_STRINGS = {"StreamMetadata"}
 
 
-@lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("ivschat")
+@cache
+def service_model(service: str = "ivschat") -> ServiceModel:
+    """botocore's model of ``service`` (``ivschat`` or ``ivs``), the source of truth for its shapes."""
+    return botocore.session.get_session().get_service_model(service)
 
 
-def operation(name: str) -> OperationModel:
-    return service_model().operation_model(name)
+def operation(name: str, service: str = "ivschat") -> OperationModel:
+    return service_model(service).operation_model(name)
 
 
 def _fail(shape: Shape, path: str, value: Any, constraint: str) -> Exception:
@@ -67,10 +76,14 @@ def validate(shape: Shape, value: Any, path: str = "") -> None:
         if shape.enum and value not in shape.enum:
             raise _fail(shape, path, value, f"satisfy enum value set: [{', '.join(shape.enum)}]")
         pattern = meta.get("pattern")
-        if pattern and shape.name not in _UNRELIABLE_PATTERNS and not re.fullmatch(pattern, value):
+        if pattern and shape.name not in _UNRELIABLE_PATTERNS and not _compiled(pattern).fullmatch(value):
             raise _fail(shape, path, value, f"satisfy regular expression pattern: {pattern}")
-        if shape.name == "ResourceArn" and not _ARN.fullmatch(value):
-            raise _fail(shape, path, value, "be an ivschat room or logging-configuration ARN")
+        if shape.name in _UNRELIABLE_PATTERNS and pattern:
+            arn, constraint = _ARNS[pattern.split(":")[2]]  # arn:aws:SERVICE:…
+            if not arn.fullmatch(value):
+                raise _fail(shape, path, value, constraint)
+        if shape.name in _ONE_KB_STRINGS and len(value.encode()) > MAX_METADATA_BYTES:
+            raise _fail(shape, path, value, f"be at most {MAX_METADATA_BYTES} bytes (UTF-8)")
     elif kind in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail(shape, path, value, "be an integer")
@@ -116,6 +129,36 @@ def modeled(shape: Shape, value: Any) -> Any:
         return value
     return {name: modeled(shape.members[name], item) for name, item in value.items()
             if name in shape.members and item is not None}
+
+
+#: Java's Unicode classes (``\p{L}``, ``\p{Lu}`` …), which the ``ivs`` tag patterns use and ``re`` lacks.
+_UNICODE_CLASS = re.compile(r"\\p\{([A-Z][a-z]?)\}")
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A modeled pattern for ``re``: each Unicode class becomes the code point ranges it names."""
+    return re.compile(_UNICODE_CLASS.sub(lambda m: _category_ranges(m[1]), pattern))
+
+
+def _category_ranges(category: str) -> str:
+    """Every code point whose Unicode general category starts with ``category``, as ranges for a class."""
+    return "".join(re.escape(chr(low)) + (f"-{re.escape(chr(high))}" if high > low else "")
+                   for name, ranges in _categories().items() if name.startswith(category) for low, high in ranges)
+
+
+@cache
+def _categories() -> dict[str, list[tuple[int, int]]]:
+    """The code point ranges of each Unicode general category: one pass over all code points (a quarter
+    of a second), once, when a pattern first needs it."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    current, low = unicodedata.category("\0"), 0
+    for point in range(1, sys.maxunicode + 2):
+        category = unicodedata.category(chr(point)) if point <= sys.maxunicode else ""
+        if category != current:
+            ranges.setdefault(current, []).append((low, point - 1))
+            current, low = category, point
+    return ranges
 
 
 def _check_size(shape: Shape, path: str, value: Any, size: int, meta: dict[str, Any], noun: str) -> None:

@@ -7,9 +7,6 @@ knows nothing about WebSockets.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import time
 from typing import Any, Protocol
@@ -18,9 +15,11 @@ from ivs_widgets.protocol import facts as c
 from ivs_widgets.protocol import formats
 from ivs_widgets.sandbox.core import errors, tokens
 from ivs_widgets.sandbox.core.config import SandboxConfig
+from ivs_widgets.sandbox.core.paging import paginate
 from ivs_widgets.sandbox.core.quotas import RateQuotas
 from ivs_widgets.sandbox.core.state import LOGGING_CONFIGURATION, ROOM, Resource, State
-from ivs_widgets.sandbox.core.validation import service_model
+from ivs_widgets.sandbox.core.state import public as internal_keys_dropped
+from ivs_widgets.sandbox.core.tagging import Tagging
 
 Params = dict[str, Any]
 
@@ -55,17 +54,19 @@ _OMITTED_WHEN_EMPTY = frozenset({"loggingConfigurationIdentifiers"})
 
 
 def public(resource: Resource, keys: tuple[str, ...] | None = None) -> Resource:
-    """The API view of a stored resource: internal keys and empty omitted members dropped, optionally
-    only ``keys``."""
-    return {k: v for k, v in resource.items() if not k.startswith("_") and (keys is None or k in keys)
-            and not (k in _OMITTED_WHEN_EMPTY and not v)}
+    """The API view of a stored room or logging configuration: internal keys and the members AWS omits
+    when empty dropped, optionally only ``keys``."""
+    return {k: v for k, v in internal_keys_dropped(resource, keys).items() if not (k in _OMITTED_WHEN_EMPTY and not v)}
 
 
 _ROOM_SUMMARY = ("arn", "id", "name", "messageReviewHandler", "createTime", "updateTime", "tags",
                  "loggingConfigurationIdentifiers")
 
 
-class ControlPlane:
+class ControlPlane(Tagging):
+    _service = "ivschat"
+    _tagged_kinds = (ROOM, LOGGING_CONFIGURATION)
+
     def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None,
                  quotas: RateQuotas | None = None) -> None:
         self.state = state
@@ -167,7 +168,7 @@ class ControlPlane:
             and ("loggingConfigurationIdentifier" not in p
                  or p["loggingConfigurationIdentifier"] in r.get("loggingConfigurationIdentifiers", []))
         ]
-        page, next_token = _paginate(rooms, p)
+        page, next_token = paginate(rooms, p, c.DEFAULT_MAX_RESULTS_ROOMS)
         return {"rooms": [public(r, _ROOM_SUMMARY) for r in page], **next_token}
 
     # -- logging configurations --------------------------------------------------------------
@@ -208,7 +209,8 @@ class ControlPlane:
         return {}
 
     def ListLoggingConfigurations(self, p: Params) -> Params:
-        page, next_token = _paginate(self.state.all(LOGGING_CONFIGURATION), p)
+        page, next_token = paginate(self.state.all(LOGGING_CONFIGURATION), p,
+                                      c.DEFAULT_MAX_RESULTS_LOGGING_CONFIGURATIONS)
         return {"loggingConfigurations": [public(x) for x in page], **next_token}
 
     # -- chat --------------------------------------------------------------------------------
@@ -252,56 +254,13 @@ class ControlPlane:
         self.live.disconnect_user(room["arn"], p["userId"], p.get("reason"))
         return {}
 
-    # -- tags --------------------------------------------------------------------------------
-    def _tagged(self, resource_arn: str) -> tuple[str, Resource]:
-        self._own(resource_arn)
-        found = self.state.find(resource_arn)
-        if found is None:
-            raise errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
-        return found
-
-    def ListTagsForResource(self, p: Params) -> Params:
-        return {"tags": self._tagged(p["resourceArn"])[1]["tags"]}
-
-    def TagResource(self, p: Params) -> Params:
-        kind, resource = self._tagged(p["resourceArn"])
-        merged = {**resource["tags"], **p["tags"]}
-        limit = service_model().shape_for("Tags").metadata["max"]
-        if len(merged) > limit:
-            raise errors.validation_error(f"A resource can have at most {limit} tags", field="tags")
-        resource["tags"] = merged
-        self.state.put(kind, resource, updated=False)
-        return {}
-
-    def UntagResource(self, p: Params) -> Params:
-        kind, resource = self._tagged(p["resourceArn"])
-        for key in p["tagKeys"]:
-            resource["tags"].pop(key, None)
-        self.state.put(kind, resource, updated=False)
-        return {}
+    # -- tags (the operations are Tagging's) ------------------------------------------------
+    def _not_found(self, resource_arn: str) -> errors.ApiError:
+        self._own(resource_arn)  # another account's ARN: denied before it is looked for, as for rooms
+        return errors.not_found(formats.arn_resource_id(resource_arn), "Resource")
 
 
 def _review_handler(handler: Params) -> Params:
     """The handler as sent, with the default fallback. A ``uri`` of ``""`` detaches the Lambda but the
     handler stays, as GetRoom shows it on AWS (the Terraform provider's acceptance tests rely on it)."""
     return {**handler, "fallbackResult": handler.get("fallbackResult", c.DEFAULT_FALLBACK_RESULT)}
-
-
-def _paginate(items: list[Resource], p: Params) -> tuple[list[Resource], Params]:
-    """One page of ``items`` (already newest first); nextToken is an opaque cursor."""
-    start = 0
-    if p.get("nextToken"):
-        try:
-            cursor = json.loads(base64.urlsafe_b64decode(p["nextToken"].encode()))
-            start = next(i for i, r in enumerate(items) if (r["_order"], r["arn"]) < (cursor[0], cursor[1]))
-        except StopIteration:
-            start = len(items)
-        except (ValueError, TypeError, IndexError, KeyError, binascii.Error):
-            raise errors.validation_error("The nextToken is not valid", field="nextToken") from None
-    size = p.get("maxResults", 50)
-    page = items[start:start + size]
-    if start + size < len(items):
-        last = page[-1]
-        token = base64.urlsafe_b64encode(json.dumps([last["_order"], last["arn"]]).encode()).decode()
-        return page, {"nextToken": token}
-    return page, {}

@@ -59,7 +59,7 @@ class WorkshopHandler(JsonApiHandler):
             return 200, {**joined, "messagingEndpoint": self.messaging_endpoint_for(self.request.host_name),
                          "maximumMessageLength": workshop.control.room(joined["roomArn"])["maximumMessageLength"]}
         if self.config.require_signature:
-            auth.verify(self.config, method, self.request.uri or "", self.request.headers, body)
+            auth.verify(self.config, "ivschat", method, self.request.uri or "", self.request.headers, body)
         if (method, path) == ("POST", "rooms"):
             return 200, self._open_room(self._parse_body(body))
         if (method, path) == ("GET", "rooms"):
