@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
-from ivs_widgets.backend import AWS, SANDBOX, connect
+from ivs_widgets.aws.handler_source import HandlerSourceError, lambda_module
+from ivs_widgets.aws.review_lambda import zipped
+from ivs_widgets.backend import AWS, SANDBOX, Backend, connect, require_sandbox
 from ivs_widgets.chat import BackgroundChatRoom
+from ivs_widgets.sandbox import Sandbox
 
 
 def test_default_is_a_running_sandbox_whose_tokens_open_chat(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,9 +100,6 @@ def test_review_handler_registers_a_python_function_as_the_rooms_lambda(monkeypa
             assert chat.send_message("quiet").content == "QUIET"
         finally:
             chat.close()
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    with pytest.raises(RuntimeError, match="deploy 'shout'"):
-        connect("aws").review_handler(lambda event: event, "shout")
 
 
 def test_the_sandbox_backend_points_the_kernels_subprocesses_at_itself_until_closed(
@@ -138,3 +146,137 @@ def test_the_kernels_own_scripts_come_first_on_path_until_closed(monkeypatch: py
     with connect():
         assert os.environ["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/usr/bin", "/bin"]
     assert os.environ["PATH"] == "/usr/bin:/bin"
+
+
+# -- the AWS form: Lambda, IAM, S3 and STS on moto's server, ivschat on a sandbox ----------------------
+BLOCKED = {"darn"}
+LINK = re.compile(r"https?://\S+")
+
+
+def word_filter(event: dict[str, Any]) -> dict[str, Any]:
+    """A review function as a notebook writes one: module globals, a regex, the standard library."""
+    if BLOCKED & set(re.findall(r"[a-z]+", event["Content"].lower())):
+        return {"ReviewResult": "DENY"}
+    return {"ReviewResult": "ALLOW", "Content": LINK.sub("[link removed]", event["Content"])}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield "http://{}:{}".format(*server.get_host_and_port())
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_backend(moto_endpoint: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """connect("aws") configured by the standard variables only: ivschat on the sandbox, the rest on moto."""
+    for name, value in sandbox.environment().items():
+        monkeypatch.setenv(name, value)
+    for service in ("S3", "LAMBDA", "IAM", "STS", "CLOUDWATCH_LOGS"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
+    monkeypatch.delenv("IVS_LAMBDA_ROLE_ARN", raising=False)
+    monkeypatch.delenv("IVS_LOG_BUCKET", raising=False)
+    backend = connect("aws")
+    yield backend
+    backend.close()
+
+
+def aws_client(service: str) -> Any:
+    return boto3.session.Session().client(service)
+
+
+def test_on_aws_a_review_function_becomes_a_lambda_that_ivschat_may_invoke_for_the_room(
+        aws_backend: Backend) -> None:
+    room = aws_backend.client.create_room(name="reviewed")
+    arn = aws_backend.review_handler(word_filter, "word-filter", room_arn=room["arn"])
+    lambda_, iam = aws_client("lambda"), aws_client("iam")
+    function = lambda_.get_function(FunctionName="word-filter")
+    assert function["Configuration"]["FunctionArn"] == arn
+    assert function["Configuration"]["Runtime"].startswith("python3.")
+    policy = json.loads(lambda_.get_policy(FunctionName="word-filter")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "ivschat.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == room["arn"]
+    (role,) = iam.list_roles()["Roles"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert function["Configuration"]["Role"] == role["Arn"]
+    # The uploaded package (same hash) is the function with what it uses; its entry point gives the verdicts.
+    package = zipped(lambda_module(word_filter))
+    assert function["Configuration"]["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+    module_name, _, entry_name = function["Configuration"]["Handler"].partition(".")
+    module: dict[str, Any] = {}
+    exec(zipfile.ZipFile(io.BytesIO(package)).read(f"{module_name}.py"), module)
+    assert module[entry_name]({"Content": "well darn"}, None) == {"ReviewResult": "DENY"}
+    assert module[entry_name]({"Content": "see https://x.example"}, None)["Content"] == "see [link removed]"
+
+    aws_backend.close()
+    assert lambda_.list_functions()["Functions"] == []
+    assert iam.list_roles()["Roles"] == []
+    assert aws_backend.client.list_rooms()["rooms"] == []
+
+
+def test_on_aws_a_function_that_cannot_stand_alone_is_refused_naming_what_it_uses(aws_backend: Backend) -> None:
+    client = aws_backend.client
+
+    def uses_a_client(event: dict[str, Any]) -> dict[str, Any]:
+        return {"ReviewResult": "ALLOW" if client else "DENY"}
+
+    with pytest.raises(HandlerSourceError) as refused:
+        aws_backend.review_handler(uses_a_client, "closure")
+    assert refused.value.code == "Closure"
+    with pytest.raises(HandlerSourceError, match="lambda expression"):
+        aws_backend.review_handler(lambda event: event, "anonymous")
+    assert aws_client("lambda").list_functions()["Functions"] == []
+
+
+def test_on_aws_a_log_bucket_is_unique_lets_log_delivery_write_and_goes_with_close(aws_backend: Backend) -> None:
+    bucket = aws_backend.log_bucket("chat-archive")
+    assert bucket.startswith("chat-archive-") and bucket != aws_backend.log_bucket("chat-archive")
+    s3 = aws_client("s3")
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert {statement["Principal"]["Service"] for statement in policy["Statement"]} == {"delivery.logs.amazonaws.com"}
+    s3.put_object(Bucket=bucket, Key="AWSLogs/123456789012/IVSChatLogs/x.log.gz", Body=b"...")
+    aws_backend.close()
+    assert s3.list_buckets()["Buckets"] == []
+
+
+def test_with_ivs_log_bucket_the_learners_bucket_is_used_and_kept(aws_backend: Backend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    aws_client("s3").create_bucket(Bucket="my-own-archive")
+    monkeypatch.setenv("IVS_LOG_BUCKET", "my-own-archive")
+    assert aws_backend.log_bucket("chat-archive") == "my-own-archive"
+    aws_backend.close()
+    assert [b["Name"] for b in aws_client("s3").list_buckets()["Buckets"]] == ["my-own-archive"]
+    aws_client("s3").delete_bucket(Bucket="my-own-archive")
+
+
+def test_close_on_aws_deletes_rooms_and_logging_configurations_made_through_the_client(aws_backend: Backend) -> None:
+    """A notebook that failed halfway never reached its clean-up cell: close() (or the kernel's exit) still
+    leaves the account as it found it."""
+    bucket = aws_backend.log_bucket("archive")
+    config = aws_backend.client.create_logging_configuration(destinationConfiguration={"s3": {"bucketName": bucket}})
+    aws_backend.client.create_room(name="left-behind", loggingConfigurationIdentifiers=[config["arn"]])
+    aws_backend.client.create_room(name="deleted-by-the-notebook")
+    aws_backend.client.delete_room(identifier=aws_backend.client.list_rooms(name="deleted-by-the-notebook")
+                                   ["rooms"][0]["arn"])
+    aws_backend.close()
+    assert aws_backend.client.list_rooms()["rooms"] == []
+    assert aws_backend.client.list_logging_configurations()["loggingConfigurations"] == []
+    assert aws_client("s3").list_buckets()["Buckets"] == []
+
+
+def test_a_workshop_notebook_on_aws_says_so_and_its_other_cells_are_skipped(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    require_sandbox("workshop mode")
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("IVS_BACKEND", "aws")
+    with pytest.raises(SystemExit) as ended:  # a script (no IPython) ends, successfully
+        require_sandbox("workshop mode")
+    assert ended.value.code == 0
+    assert "only the local sandbox has" in capsys.readouterr().out
