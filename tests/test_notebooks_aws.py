@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,10 @@ def aws_environment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
     around = {f"AWS_ENDPOINT_URL_{suffix}": moto_endpoint for suffix in MOTO_SERVICES}
     # The sandbox signs its deliveries to moto's S3 with its own stand-in key (moto accepts any).
     credentials = {"AWS_ACCESS_KEY_ID": facts.SANDBOX_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": facts.SANDBOX_SECRET_ACCESS_KEY}
-    sandbox = Running([IVS_SANDBOX, "--port", "0"], env=shell_environment({**around, **credentials}, workdir))
+    # Chat logs reach moto's S3 after AWS's documented delay scaled down a hundredfold (S3: 3 s), so
+    # notebook 08 waits for them as it would on AWS, only sooner.
+    delivery = ["--realistic-log-delivery", "0.01"] if DELIVERS_TO_AWS else []
+    sandbox = Running([IVS_SANDBOX, "--port", "0", *delivery], env=shell_environment({**around, **credentials}, workdir))
     try:
         yield shell_environment({**sandbox.environment, **around, "IVS_BACKEND": "aws",
                                  "IVS_PLAYBACK_URL": PLAYBACK_URL}, workdir)
@@ -110,6 +114,24 @@ def run(name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch)
 def test_tutorial_notebook_runs_on_aws_and_leaves_nothing_behind(name: str, aws_environment: dict[str, str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     assert not any(leftovers(aws_environment).values()), "the account was not clean before the notebook"
-    run(name, aws_environment, monkeypatch)
+    notebook = run(name, aws_environment, monkeypatch)
     left = {kind: names for kind, names in leftovers(aws_environment).items() if names}
     assert not left, f"{name} left behind: {left}"
+    if "chat-logs" in name:  # the logs were read back from moto's S3, after a wait shown as a progress bar
+        shown = "".join(printed(cell) for cell in notebook.cells if "backend.chat_history(" in cell.source)
+        assert re.search(r"chat logs in tutorial-chat-archive-\w+ .* (\d+)/\1 records", shown), shown
+        assert re.search(r"<ChatHistory (\d+) frames, (\d+) messages>", shown), shown
+
+
+@pytest.mark.parametrize("name", WORKSHOP)
+def test_workshop_notebook_says_it_is_sandbox_only_and_stops_cleanly_on_aws(name: str, aws_environment: dict[str, str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    code = [cell for cell in run(name, aws_environment, monkeypatch).cells if cell.cell_type == "code"]
+    assert "only the local sandbox has" in printed(code[0])
+    assert all(printed(cell).startswith("skipped: this notebook runs on the local sandbox only") for cell in code[1:])
+    assert not any(leftovers(aws_environment).values())
+
+
+def printed(cell: Any) -> str:
+    """The text a code cell showed (streams and plain-text results), in order."""
+    return "".join(output.get("text") or output.get("data", {}).get("text/plain", "") for output in cell.outputs)
