@@ -118,7 +118,8 @@ def test_tutorial_notebook_runs_on_aws_and_leaves_nothing_behind(name: str, aws_
     left = {kind: names for kind, names in leftovers(aws_environment).items() if names}
     assert not left, f"{name} left behind: {left}"
     if "chat-logs" in name:  # the logs were read back from moto's S3, after a wait shown as a progress bar
-        shown = "".join(printed(cell) for cell in notebook.cells if "backend.chat_history(" in cell.source)
+        shown = "".join(printed(cell) for cell in notebook.cells
+                        if cell.cell_type == "code" and "backend.chat_history(" in cell.source)
         assert re.search(r"chat logs in tutorial-chat-archive-\w+ .* (\d+)/\1 records", shown), shown
         assert re.search(r"<ChatHistory (\d+) frames, (\d+) messages>", shown), shown
 
