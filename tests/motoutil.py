@@ -43,3 +43,15 @@ def client(endpoint: str, service: str, region: str = REGION) -> Any:
 def unique(prefix: str) -> str:
     """A name no other test of the session uses (lower case: valid for S3 buckets too)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def delivering_sandbox(endpoint: str, monkeypatch: Any, **settings: Any) -> Iterator[Any]:
+    """A sandbox whose S3 and CloudWatch Logs destinations are moto's APIs at ``endpoint``; its
+    boto3 finds the test credentials in the environment (``monkeypatch`` puts them there for the test)."""
+    from ivs_widgets.sandbox import Sandbox
+
+    for name, value in CREDENTIAL_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    with Sandbox(s3_endpoint=endpoint, logs_endpoint=endpoint, **settings) as sandbox:
+        yield sandbox
