@@ -194,7 +194,7 @@ class ChatLogs:
         except Exception as error:  # one broken destination never stops the others (or chat)
             self._failing.add(sink)
             self.problems.report(f"{sink}: {type(error).__name__}",
-                                 f"chat log destination {sink} failed, {len(records)} records dropped: {error}")
+                                 f"chat log destination {sink} failed, records dropped: {error}")
         else:
             if sink in self._failing:
                 log.warning("chat log destination %s works again", sink)
