@@ -184,6 +184,8 @@ def test_realistic_log_delivery_refuses_a_scale_of_zero(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         parse_args(["--realistic-log-delivery", "0"])
     assert "must be above 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="log_delivery_scale must be above 0"):
+        Sandbox(log_delivery_scale=-1)
 
 
 # -- ivs-sandbox in its own process --------------------------------------------------------------

@@ -75,6 +75,7 @@ class Sandbox:
         self.messaging = MessagingService(self.state, self.config, quotas)
         #: The S3 / CloudWatch Logs APIs chat logs go to (``config.s3_endpoint``, ``logs_endpoint``), if any.
         self.log_apis = DestinationApis(self.config.region, self.config.s3_endpoint, self.config.logs_endpoint)
+        self._log_delays = delivery_delays(self.config.log_delivery_scale)
         self.control = ControlPlane(self.state, self.config, live=self.messaging, quotas=quotas,
                                     check_destination=self.log_apis.check)
         self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
@@ -228,7 +229,7 @@ class Sandbox:
     def _open_chat_logs(self) -> None:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))
         self.chat_logs = ChatLogs(self.state, self.data_dir, apis=self.log_apis,
-                                  delays=delivery_delays(self.config.log_delivery_scale), loop=asyncio.get_running_loop())
+                                  delays=self._log_delays, loop=asyncio.get_running_loop())
         self.messaging.listeners.append(self.chat_logs)
 
     def _write_ca_file(self) -> None:

@@ -48,6 +48,8 @@ def delivery_delays(scale: float | None) -> dict[str, float]:
     as on AWS, 0.01: a test's hundredfold speed-up), or the sandbox's quick flush when None."""
     if scale is None:
         return dict.fromkeys(DOCUMENTED_DELAYS_SECONDS, FLUSH_INTERVAL_SECONDS)
+    if not scale > 0:
+        raise ValueError(f"log_delivery_scale must be above 0 (1.0: AWS's delays), not {scale!r}")
     return {kind: delay * scale for kind, delay in DOCUMENTED_DELAYS_SECONDS.items()}
 
 
