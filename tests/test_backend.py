@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from motoutil import unique
 
 from ivs_widgets.aws.handler_source import HandlerSourceError, lambda_module
 from ivs_widgets.aws.review_lambda import zipped
@@ -160,25 +161,13 @@ def word_filter(event: dict[str, Any]) -> dict[str, Any]:
     return {"ReviewResult": "ALLOW", "Content": LINK.sub("[link removed]", event["Content"])}
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield "http://{}:{}".format(*server.get_host_and_port())
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def aws_backend(moto_endpoint: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+def aws_backend(moto_server: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """connect("aws") configured by the standard variables only: ivschat on the sandbox, the rest on moto."""
     for name, value in sandbox.environment().items():
         monkeypatch.setenv(name, value)
     for service in ("S3", "LAMBDA", "IAM", "STS", "CLOUDWATCH_LOGS"):
-        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server)
     monkeypatch.delenv("IVS_LAMBDA_ROLE_ARN", raising=False)
     monkeypatch.delenv("IVS_LOG_BUCKET", raising=False)
     backend = connect("aws")
@@ -192,31 +181,31 @@ def aws_client(service: str) -> Any:
 
 def test_on_aws_a_review_function_becomes_a_lambda_that_ivschat_may_invoke_for_the_room(
         aws_backend: Backend) -> None:
-    room = aws_backend.client.create_room(name="reviewed")
-    arn = aws_backend.review_handler(word_filter, "word-filter", room_arn=room["arn"])
+    room, name = aws_backend.client.create_room(name="reviewed"), unique("word-filter")
+    arn = aws_backend.review_handler(word_filter, name, room_arn=room["arn"])
     lambda_, iam = aws_client("lambda"), aws_client("iam")
-    function = lambda_.get_function(FunctionName="word-filter")
-    assert function["Configuration"]["FunctionArn"] == arn
-    assert function["Configuration"]["Runtime"].startswith("python3.")
-    policy = json.loads(lambda_.get_policy(FunctionName="word-filter")["Policy"])
-    (statement,) = policy["Statement"]
+    function = lambda_.get_function(FunctionName=name)["Configuration"]
+    assert function["FunctionArn"] == arn and function["Runtime"].startswith("python3.")
+    (statement,) = json.loads(lambda_.get_policy(FunctionName=name)["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "ivschat.amazonaws.com"}
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == room["arn"]
-    (role,) = iam.list_roles()["Roles"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    assert function["Configuration"]["Role"] == role["Arn"]
+    role_name = function["Role"].rpartition("/")[2]
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     # The uploaded package (same hash) is the function with what it uses; its entry point gives the verdicts.
     package = zipped(lambda_module(word_filter))
-    assert function["Configuration"]["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
-    module_name, _, entry_name = function["Configuration"]["Handler"].partition(".")
+    assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+    module_name, _, entry_name = function["Handler"].partition(".")
     module: dict[str, Any] = {}
     exec(zipfile.ZipFile(io.BytesIO(package)).read(f"{module_name}.py"), module)
     assert module[entry_name]({"Content": "well darn"}, None) == {"ReviewResult": "DENY"}
     assert module[entry_name]({"Content": "see https://x.example"}, None)["Content"] == "see [link removed]"
 
     aws_backend.close()
-    assert lambda_.list_functions()["Functions"] == []
-    assert iam.list_roles()["Roles"] == []
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.get_function(FunctionName=name)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role_name)
     assert aws_backend.client.list_rooms()["rooms"] == []
 
 
@@ -226,48 +215,55 @@ def test_on_aws_a_function_that_cannot_stand_alone_is_refused_naming_what_it_use
     def uses_a_client(event: dict[str, Any]) -> dict[str, Any]:
         return {"ReviewResult": "ALLOW" if client else "DENY"}
 
+    name = unique("closure")
     with pytest.raises(HandlerSourceError) as refused:
-        aws_backend.review_handler(uses_a_client, "closure")
+        aws_backend.review_handler(uses_a_client, name)
     assert refused.value.code == "Closure"
     with pytest.raises(HandlerSourceError, match="lambda expression"):
-        aws_backend.review_handler(lambda event: event, "anonymous")
-    assert aws_client("lambda").list_functions()["Functions"] == []
+        aws_backend.review_handler(lambda event: event, name)
+    assert name not in [f["FunctionName"] for f in aws_client("lambda").list_functions()["Functions"]]
+
+
+def bucket_names() -> list[str]:
+    return [bucket["Name"] for bucket in aws_client("s3").list_buckets()["Buckets"]]
 
 
 def test_on_aws_a_log_bucket_is_unique_lets_log_delivery_write_and_goes_with_close(aws_backend: Backend) -> None:
-    bucket = aws_backend.log_bucket("chat-archive")
-    assert bucket.startswith("chat-archive-") and bucket != aws_backend.log_bucket("chat-archive")
+    prefix = unique("chat-archive")
+    bucket = aws_backend.log_bucket(prefix)
+    assert bucket.startswith(f"{prefix}-") and bucket != aws_backend.log_bucket(prefix)
     s3 = aws_client("s3")
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     assert {statement["Principal"]["Service"] for statement in policy["Statement"]} == {"delivery.logs.amazonaws.com"}
     s3.put_object(Bucket=bucket, Key="AWSLogs/123456789012/IVSChatLogs/x.log.gz", Body=b"...")
     aws_backend.close()
-    assert s3.list_buckets()["Buckets"] == []
+    assert not [name for name in bucket_names() if name.startswith(prefix)]
 
 
 def test_with_ivs_log_bucket_the_learners_bucket_is_used_and_kept(aws_backend: Backend,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    aws_client("s3").create_bucket(Bucket="my-own-archive")
-    monkeypatch.setenv("IVS_LOG_BUCKET", "my-own-archive")
-    assert aws_backend.log_bucket("chat-archive") == "my-own-archive"
+    own = unique("my-own-archive")
+    aws_client("s3").create_bucket(Bucket=own)
+    monkeypatch.setenv("IVS_LOG_BUCKET", own)
+    assert aws_backend.log_bucket("chat-archive") == own
     aws_backend.close()
-    assert [b["Name"] for b in aws_client("s3").list_buckets()["Buckets"]] == ["my-own-archive"]
-    aws_client("s3").delete_bucket(Bucket="my-own-archive")
+    assert own in bucket_names()
+    aws_client("s3").delete_bucket(Bucket=own)
 
 
 def test_close_on_aws_deletes_rooms_and_logging_configurations_made_through_the_client(aws_backend: Backend) -> None:
     """A notebook that failed halfway never reached its clean-up cell: close() (or the kernel's exit) still
     leaves the account as it found it."""
-    bucket = aws_backend.log_bucket("archive")
-    config = aws_backend.client.create_logging_configuration(destinationConfiguration={"s3": {"bucketName": bucket}})
+    prefix = unique("archive")
+    config = aws_backend.client.create_logging_configuration(
+        destinationConfiguration={"s3": {"bucketName": aws_backend.log_bucket(prefix)}})
     aws_backend.client.create_room(name="left-behind", loggingConfigurationIdentifiers=[config["arn"]])
-    aws_backend.client.create_room(name="deleted-by-the-notebook")
-    aws_backend.client.delete_room(identifier=aws_backend.client.list_rooms(name="deleted-by-the-notebook")
-                                   ["rooms"][0]["arn"])
+    doomed = aws_backend.client.create_room(name="deleted-by-the-notebook")
+    aws_backend.client.delete_room(identifier=doomed["arn"])
     aws_backend.close()
     assert aws_backend.client.list_rooms()["rooms"] == []
     assert aws_backend.client.list_logging_configurations()["loggingConfigurations"] == []
-    assert aws_client("s3").list_buckets()["Buckets"] == []
+    assert not [name for name in bucket_names() if name.startswith(prefix)]
 
 
 def test_a_workshop_notebook_on_aws_says_so_and_its_other_cells_are_skipped(monkeypatch: pytest.MonkeyPatch,

@@ -14,7 +14,6 @@ Select these tests with ``-m aws_notebooks``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -38,39 +37,20 @@ CELL_TIMEOUT_S = 120
 MOTO_SERVICES = {"S3": "s3", "CLOUDWATCH_LOGS": "logs", "LAMBDA": "lambda", "IAM": "iam", "STS": "sts"}
 #: Notebook 05 plays a channel's playback URL on AWS; nothing loads it without a browser.
 PLAYBACK_URL = "https://example.invalid/api/video/v1/channel.m3u8"
-#: Notebook 08 reads back logs that the sandbox process delivered to moto's S3 (branch aws-delivery).
-DELIVERS_TO_AWS = importlib.util.find_spec("ivs_widgets.sandbox.logs.sinks_aws") is not None
-TUTORIAL = [pytest.param(path.name, marks=pytest.mark.skipif(
-                "chat-logs" in path.name and not DELIVERS_TO_AWS,
-                reason="the sandbox does not deliver chat logs to an S3 API yet"))
-            for path in sorted(NOTEBOOKS.glob("0[1-8]-*.ipynb"))]
+TUTORIAL = sorted(path.name for path in NOTEBOOKS.glob("0[1-8]-*.ipynb"))
 WORKSHOP = sorted(path.name for path in NOTEBOOKS.glob("*workshop*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def aws_environment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def aws_environment(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """What a learner's shell holds: the sandbox's printed exports and the moto endpoints, nothing else of AWS."""
     workdir = tmp_path_factory.mktemp("aws-form")
-    around = {f"AWS_ENDPOINT_URL_{suffix}": moto_endpoint for suffix in MOTO_SERVICES}
+    around = {f"AWS_ENDPOINT_URL_{suffix}": moto_server for suffix in MOTO_SERVICES}
     # The sandbox signs its deliveries to moto's S3 with its own stand-in key (moto accepts any).
     credentials = {"AWS_ACCESS_KEY_ID": facts.SANDBOX_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": facts.SANDBOX_SECRET_ACCESS_KEY}
     # Chat logs reach moto's S3 after AWS's documented delay scaled down a hundredfold (S3: 3 s), so
     # notebook 08 waits for them as it would on AWS, only sooner.
-    delivery = ["--realistic-log-delivery", "0.01"] if DELIVERS_TO_AWS else []
-    sandbox = Running([IVS_SANDBOX, "--port", "0", *delivery], env=shell_environment({**around, **credentials}, workdir))
+    sandbox = Running([IVS_SANDBOX, "--port", "0", "--realistic-log-delivery", "0.01"], env=shell_environment({**around, **credentials}, workdir))
     try:
         yield shell_environment({**sandbox.environment, **around, "IVS_BACKEND": "aws",
                                  "IVS_PLAYBACK_URL": PLAYBACK_URL}, workdir)
@@ -79,7 +59,8 @@ def aws_environment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 
 
 def leftovers(environment: dict[str, str]) -> dict[str, list[str]]:
-    """Everything that exists in the sandbox and in moto, by kind (a clean account is all empty)."""
+    """Everything that exists in the sandbox and in moto, by kind (moto's server is shared by the session:
+    compare with what was there before)."""
     def client(service: str, variable: str) -> Any:
         return boto3.client(service, endpoint_url=environment[variable], region_name=environment["AWS_DEFAULT_REGION"],
                             aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
@@ -113,10 +94,10 @@ def run(name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("name", TUTORIAL)
 def test_tutorial_notebook_runs_on_aws_and_leaves_nothing_behind(name: str, aws_environment: dict[str, str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not any(leftovers(aws_environment).values()), "the account was not clean before the notebook"
+    before = leftovers(aws_environment)
     notebook = run(name, aws_environment, monkeypatch)
-    left = {kind: names for kind, names in leftovers(aws_environment).items() if names}
-    assert not left, f"{name} left behind: {left}"
+    left = {kind: sorted(set(names) - set(before[kind])) for kind, names in leftovers(aws_environment).items()}
+    assert not any(left.values()), f"{name} left behind: {left}"
     if "chat-logs" in name:  # the logs were read back from moto's S3, after a wait shown as a progress bar
         shown = "".join(printed(cell) for cell in notebook.cells
                         if cell.cell_type == "code" and "backend.chat_history(" in cell.source)
@@ -127,10 +108,11 @@ def test_tutorial_notebook_runs_on_aws_and_leaves_nothing_behind(name: str, aws_
 @pytest.mark.parametrize("name", WORKSHOP)
 def test_workshop_notebook_says_it_is_sandbox_only_and_stops_cleanly_on_aws(name: str, aws_environment: dict[str, str],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    before = leftovers(aws_environment)
     code = [cell for cell in run(name, aws_environment, monkeypatch).cells if cell.cell_type == "code"]
     assert "only the local sandbox has" in printed(code[0])
     assert all(printed(cell).startswith("skipped: this notebook runs on the local sandbox only") for cell in code[1:])
-    assert not any(leftovers(aws_environment).values())
+    assert leftovers(aws_environment) == before
 
 
 def printed(cell: Any) -> str:
