@@ -93,6 +93,7 @@ class Backend(OwnsSandbox):
     _session: Any = field(default=None, repr=False)
     _account_id: str | None = field(default=None, repr=False)
     _lambdas: Any = field(default=None, repr=False)
+    _channel: dict[str, Any] | None = field(default=None, repr=False)
 
     def token_provider(self, room_arn: str, user_id: str, capabilities: Iterable[str] = (),
                        attributes: dict[str, str] | None = None,
@@ -241,15 +242,30 @@ class Backend(OwnsSandbox):
 
     def playback_url(self, url: str | None = None) -> str:
         """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
-        ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel)."""
+        ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel),
+        else the playback URL of a channel made for you (see :meth:`tutorial_channel`)."""
         if url:
             return url
         if self.sandbox is not None:
             return self.sandbox.start_test_stream()
         from_environment = os.environ.get(PLAYBACK_VARIABLE)
-        if not from_environment:
-            raise ValueError(f"on AWS, pass your channel's playback URL or set {PLAYBACK_VARIABLE}")
-        return from_environment
+        if from_environment:
+            return from_environment
+        playback: str = self.tutorial_channel()["playbackUrl"]
+        return playback
+
+    def tutorial_channel(self) -> dict[str, Any]:
+        """On AWS, an IVS channel of your own (type BASIC, low latency), made once and deleted by ``close()``.
+        A channel costs nothing until you stream to it; until then its player shows no stream."""
+        if self._channel is None:
+            ivs = self._session.client("ivs", region_name=self.region)
+            channel = ivs.create_channel(name="ivs-widgets-tutorial", type="BASIC", latencyMode="LOW")["channel"]
+            self.created.add(f"IVS channel {channel['arn']}", lambda: ivs.delete_channel(arn=channel["arn"]))
+            print(f"No {PLAYBACK_VARIABLE}: made the IVS channel {channel['name']!r}, deleted by backend.close(). "
+                  f"Stream to it (e.g. OBS) at rtmps://{channel['ingestEndpoint']}:443/app/ with its stream key "
+                  "(IVS console: Channels); streaming is billed.")
+            self._channel = channel
+        return self._channel
 
     def close(self) -> None:
         """Stop what this backend started. On AWS, first delete everything it created (newest first);

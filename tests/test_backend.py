@@ -68,12 +68,8 @@ def test_playback_url_is_the_sandbox_test_stream_or_the_aws_setting(monkeypatch:
         assert url.startswith("http://127.0.0.1:") and url.endswith(".m3u8")
         assert backend.playback_url("https://example.com/live.m3u8") == "https://example.com/live.m3u8"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    aws = connect("aws")
-    monkeypatch.delenv("IVS_PLAYBACK_URL", raising=False)
-    with pytest.raises(ValueError, match="IVS_PLAYBACK_URL"):
-        aws.playback_url()
     monkeypatch.setenv("IVS_PLAYBACK_URL", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8")
-    assert aws.playback_url().endswith("x.m3u8")
+    assert connect("aws").playback_url().endswith("x.m3u8")
 
 
 def test_live_stream_panel_puts_the_test_stream_beside_the_rooms_chat() -> None:
@@ -222,6 +218,18 @@ def test_on_aws_a_function_that_cannot_stand_alone_is_refused_naming_what_it_use
     with pytest.raises(HandlerSourceError, match="lambda expression"):
         aws_backend.review_handler(lambda event: event, name)
     assert name not in [f["FunctionName"] for f in aws_client("lambda").list_functions()["Functions"]]
+
+
+def test_on_aws_without_a_playback_url_a_channel_of_your_own_plays_until_close(
+        aws_backend: Backend, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("IVS_PLAYBACK_URL", raising=False)
+    url = aws_backend.playback_url()
+    assert aws_backend.playback_url() == url  # one channel, however often it is asked
+    (channel,) = aws_client("ivs").list_channels()["channels"]
+    assert aws_client("ivs").get_channel(arn=channel["arn"])["channel"]["playbackUrl"] == url
+    assert "streaming is billed" in capsys.readouterr().out
+    aws_backend.close()
+    assert aws_client("ivs").list_channels()["channels"] == []
 
 
 def bucket_names() -> list[str]:

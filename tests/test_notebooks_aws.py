@@ -35,8 +35,6 @@ CELL_TIMEOUT_S = 120
 #: The services moto stands in for, by the suffix of their standard endpoint variable and boto3 name.
 #: STS too: the kit asks GetCallerIdentity for the account that a bucket policy names.
 MOTO_SERVICES = {"S3": "s3", "CLOUDWATCH_LOGS": "logs", "LAMBDA": "lambda", "IAM": "iam", "STS": "sts"}
-#: Notebook 05 plays a channel's playback URL on AWS; nothing loads it without a browser.
-PLAYBACK_URL = "https://example.invalid/api/video/v1/channel.m3u8"
 TUTORIAL = sorted(path.name for path in NOTEBOOKS.glob("0[1-8]-*.ipynb"))
 WORKSHOP = sorted(path.name for path in NOTEBOOKS.glob("*workshop*.ipynb"))
 
@@ -52,8 +50,7 @@ def aws_environment(moto_server: str, tmp_path_factory: pytest.TempPathFactory) 
     # notebook 08 waits for them as it would on AWS, only sooner.
     sandbox = Running([IVS_SANDBOX, "--port", "0", "--realistic-log-delivery", "0.01"], env=shell_environment({**around, **credentials}, workdir))
     try:
-        yield shell_environment({**sandbox.environment, **around, "IVS_BACKEND": "aws",
-                                 "IVS_PLAYBACK_URL": PLAYBACK_URL}, workdir)
+        yield shell_environment({**sandbox.environment, **around, "IVS_BACKEND": "aws"}, workdir)
     finally:
         sandbox.stop()
 
@@ -66,12 +63,13 @@ def leftovers(environment: dict[str, str]) -> dict[str, list[str]]:
                             aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
 
-    ivschat = client("ivschat", "AWS_ENDPOINT_URL_IVSCHAT")
+    ivschat, ivs = client("ivschat", "AWS_ENDPOINT_URL_IVSCHAT"), client("ivs", "AWS_ENDPOINT_URL_IVS")
     s3, logs = client("s3", "AWS_ENDPOINT_URL_S3"), client("logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
     lambda_, iam = client("lambda", "AWS_ENDPOINT_URL_LAMBDA"), client("iam", "AWS_ENDPOINT_URL_IAM")
     return {
         "rooms": [room["arn"] for room in ivschat.list_rooms()["rooms"]],
         "logging configurations": [c["arn"] for c in ivschat.list_logging_configurations()["loggingConfigurations"]],
+        "channels": [channel["arn"] for channel in ivs.list_channels()["channels"]],
         "buckets": [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]],
         "log groups": [group["logGroupName"] for group in logs.describe_log_groups()["logGroups"]],
         "functions": [function["FunctionName"] for function in lambda_.list_functions()["Functions"]],
