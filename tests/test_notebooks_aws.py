@@ -24,6 +24,7 @@ import boto3
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from sandbox_process import IVS_SANDBOX, Running, shell_environment
 
 from ivs_widgets.protocol import facts
@@ -77,13 +78,15 @@ def leftovers(environment: dict[str, str]) -> dict[str, list[str]]:
     }
 
 
-def run(name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
-    """Every cell of the notebook in a fresh kernel that sees only ``environment``; raises on the first error."""
+def run(name: str | nbformat.NotebookNode, environment: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    """Every cell of the notebook in a fresh kernel that sees only ``environment``, as Run All does: raises
+    on the first error, and the kernel then shuts down gracefully, as when a learner restarts it."""
     for variable in [v for v in os.environ if v.startswith(("AWS_", "IVS_"))]:
         monkeypatch.delenv(variable)
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4) if isinstance(name, str) else name
     NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return notebook
@@ -101,6 +104,19 @@ def test_tutorial_notebook_runs_on_aws_and_leaves_nothing_behind(name: str, aws_
                         if cell.cell_type == "code" and "backend.chat_history(" in cell.source)
         assert re.search(r"chat logs in tutorial-chat-archive-\w+ .* (\d+)/\1 records", shown), shown
         assert re.search(r"<ChatHistory (\d+) frames, (\d+) messages>", shown), shown
+
+
+def test_a_run_all_that_fails_halfway_leaves_nothing_behind_once_the_kernel_stops(
+        aws_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learner's mistake right after notebook 07 deployed its review handler: the clean-up cell never runs,
+    but the kernel's exit deletes the room, the function, its permission and the role."""
+    notebook = nbformat.read(NOTEBOOKS / "07-moderation.ipynb", as_version=4)
+    deployed = next(i for i, cell in enumerate(notebook.cells) if "backend.review_handler(review," in cell.source)
+    notebook.cells.insert(deployed + 1, nbformat.v4.new_code_cell('raise RuntimeError("a mistake halfway")'))
+    before = leftovers(aws_environment)
+    with pytest.raises(CellExecutionError, match="a mistake halfway"):
+        run(notebook, aws_environment, monkeypatch)
+    assert leftovers(aws_environment) == before
 
 
 @pytest.mark.parametrize("name", WORKSHOP)
