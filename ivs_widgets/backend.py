@@ -221,24 +221,26 @@ class Backend(OwnsSandbox):
                          "CloudWatch Logs destination (UpdateRoom loggingConfigurationIdentifiers)")
 
     def _history_reader(self, destination: dict[str, Any], room_arn: str) -> Callable[[], history.ChatHistory] | None:
-        """A function that reads the room's records from ``destination`` now, or None if it cannot be read."""
-        sandbox = self.sandbox
-        if sandbox is not None and sandbox.chat_logs is not None and sandbox.data_dir:
-            def read_local() -> history.ChatHistory:
-                assert sandbox.chat_logs is not None and sandbox.data_dir
-                sandbox.chat_logs.flush()
-                return history.read_sandbox(sandbox.data_dir, destination, room_arn)
+        """A function that reads the room's records from ``destination`` now, or None if it cannot be read.
 
-            return read_local
-        session = self._session or __import__("boto3").session.Session()
-        if "s3" in destination:
-            s3 = session.client("s3", region_name=self.region)
-            return lambda: history.read_s3(destination["s3"]["bucketName"], room_arn, client=s3)
-        if "cloudWatchLogs" in destination:
-            logs = session.client("logs", region_name=self.region)
-            return lambda: history.read_cloudwatch(destination["cloudWatchLogs"]["logGroupName"], room_arn,
-                                                   client=logs)
-        return None
+        The sandbox writes out what it delivered first; it keeps S3 and CloudWatch Logs records in its
+        folders, or at the S3 / CloudWatch Logs API it was given (``AWS_ENDPOINT_URL_S3`` …), read there
+        with its own clients. On AWS, the backend's session reads them."""
+        sandbox = self.sandbox
+        if sandbox is None:
+            return _api_reader(destination, room_arn, lambda service: self._session.client(service, region_name=self.region))
+        chat_logs, folder = sandbox.chat_logs, sandbox.data_dir
+        if chat_logs is None or folder is None:
+            return None
+        kind = next(iter(destination))
+        api = _api_reader(destination, room_arn, lambda _: sandbox.log_apis.client(kind)) \
+            if kind in sandbox.log_apis.endpoints else None
+
+        def read() -> history.ChatHistory:
+            chat_logs.flush()
+            return api() if api is not None else history.read_sandbox(folder, destination, room_arn)
+
+        return read
 
     def playback_url(self, url: str | None = None) -> str:
         """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
@@ -365,3 +367,15 @@ def _ipython() -> Any:
     except ImportError:
         return None
     return get_ipython()
+
+
+def _api_reader(destination: dict[str, Any], room_arn: str,
+                client: Callable[[str], Any]) -> Callable[[], history.ChatHistory] | None:
+    """A reader of the room's records at the S3 or CloudWatch Logs API, with ``client(service)``'s client."""
+    if "s3" in destination:
+        s3 = client("s3")
+        return lambda: history.read_s3(destination["s3"]["bucketName"], room_arn, client=s3)
+    if "cloudWatchLogs" in destination:
+        logs = client("logs")
+        return lambda: history.read_cloudwatch(destination["cloudWatchLogs"]["logGroupName"], room_arn, client=logs)
+    return None

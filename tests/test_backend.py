@@ -274,6 +274,27 @@ def test_close_on_aws_deletes_rooms_and_logging_configurations_made_through_the_
     assert not [name for name in bucket_names() if name.startswith(prefix)]
 
 
+def test_a_sandbox_that_delivers_to_an_s3_api_is_read_back_from_there(moto_server: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With AWS_ENDPOINT_URL_S3 set, an embedded sandbox logs to that API (MinIO, LocalStack): chat_history
+    reads the bucket there, not the empty local folder."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bucket = unique("sandbox-archive")
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    with connect("sandbox", s3_endpoint=moto_server) as backend:
+        config = backend.client.create_logging_configuration(destinationConfiguration={"s3": {"bucketName": bucket}})
+        room = backend.client.create_room(loggingConfigurationIdentifiers=[config["arn"]])
+        chat = BackgroundChatRoom(backend.messaging_url, backend.token_provider(room["arn"], "a", ["SEND_MESSAGE"]))
+        try:
+            chat.connect()
+            sent = chat.send_message("kept in the S3 API")
+        finally:
+            chat.close()
+        logs = backend.chat_history(room["arn"], expect=1)
+        assert [frame.id for frame in logs.frames] == [sent.id]
+
+
 def test_a_workshop_notebook_on_aws_says_so_and_its_other_cells_are_skipped(monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("IVS_BACKEND", raising=False)
