@@ -205,6 +205,26 @@ def test_on_aws_a_review_function_becomes_a_lambda_that_ivschat_may_invoke_for_t
     assert aws_backend.client.list_rooms()["rooms"] == []
 
 
+def shout(event: dict[str, Any]) -> dict[str, Any]:
+    return {"ReviewResult": "ALLOW", "Content": event["Content"].upper()}
+
+
+def test_on_aws_deploying_a_name_again_in_the_same_kernel_updates_the_code(aws_backend: Backend) -> None:
+    """A learner runs the handler cell twice, or the first cell again (a second backend): no name conflict."""
+    name, lambda_ = unique("again"), aws_client("lambda")
+    aws_backend.review_handler(word_filter, name)
+    first = lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    aws_backend.review_handler(shout, name)
+    second = lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    with connect("aws") as rerun:
+        rerun.review_handler(word_filter, name)
+        assert lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == first != second
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.get_function(FunctionName=name)
+    aws_backend.review_handler(shout, name)  # gone: made anew
+    assert lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == second
+
+
 def test_on_aws_a_function_that_cannot_stand_alone_is_refused_naming_what_it_uses(aws_backend: Backend) -> None:
     client = aws_backend.client
 

@@ -42,6 +42,9 @@ ROLE_NOT_READY = "cannot be assumed by Lambda"
 ROLE_WAIT_SECONDS = 60.0
 #: IVS Chat gives a handler 200 ms; Lambda's own limit only needs to stop a runaway function.
 TIMEOUT_SECONDS = 3
+#: (region, name) of every function this process created: a notebook whose first cell ran again (a new
+#: backend in the same kernel) takes its own function over instead of meeting a name conflict.
+_MADE_IN_THIS_PROCESS: set[tuple[str, str]] = set()
 
 
 def lambda_runtime(available: list[str]) -> str:
@@ -78,15 +81,13 @@ class ReviewLambdas:
 
     def deploy(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str,
                room_arn: str | None = None) -> str:
-        """Create (or, when this backend made it, update) the Lambda function ``name`` from ``function``,
+        """Create (or, when this process made it, update) the Lambda function ``name`` from ``function``,
         let IVS Chat invoke it for ``room_arn`` (every room of the account when None), and return its ARN."""
         package = zipped(lambda_module(function))
         what = f"Lambda function {name}"
         lambda_ = self.client("lambda")
-        if what in self.created:
-            arn: str = lambda_.update_function_code(FunctionName=name, ZipFile=package)["FunctionArn"]
-            lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
-        else:
+        arn = self._update(name, package) if (self.region, name) in _MADE_IN_THIS_PROCESS else None
+        if arn is None:
             arn = self._create(name, package)
         account = arn.split(":")[4]
         source = room_arn or f"arn:aws:ivschat:{self.region}:{account}:room/*"
@@ -97,6 +98,18 @@ class ReviewLambdas:
             self._permissions.add((name, source))
             self.created.add(f"permission {statement} of {what}",
                              lambda: lambda_.remove_permission(FunctionName=name, StatementId=statement))
+        return arn
+
+    def _update(self, name: str, package: bytes) -> str | None:
+        """Replace the code of a function this process made (and record it here too); None if it is gone."""
+        lambda_ = self.client("lambda")
+        try:
+            arn: str = lambda_.update_function_code(FunctionName=name, ZipFile=package)["FunctionArn"]
+        except lambda_.exceptions.ResourceNotFoundException:
+            _MADE_IN_THIS_PROCESS.discard((self.region, name))
+            return None
+        lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
+        self.created.add(f"Lambda function {name}", lambda: self._delete_function(name))
         return arn
 
     def _create(self, name: str, package: bytes) -> str:
@@ -123,10 +136,12 @@ class ReviewLambdas:
                     raise
             time.sleep(2)  # IAM propagation has no event to wait for; CreateFunction is the only probe
         self.created.add(f"Lambda function {name}", lambda: self._delete_function(name))
+        _MADE_IN_THIS_PROCESS.add((self.region, name))
         lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
         return arn
 
     def _delete_function(self, name: str) -> None:
+        _MADE_IN_THIS_PROCESS.discard((self.region, name))
         self.client("lambda").delete_function(FunctionName=name)
         logs = self.client("logs")  # Lambda makes the function's log group at its first invocation
         try:
