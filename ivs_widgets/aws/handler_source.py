@@ -116,6 +116,8 @@ class _Module:
             self.constants.append(f"{name} = re.compile({value.pattern!r}, {int(value.flags)})")
         elif _is_literal(value):
             self.constants.append(f"{name} = {value!r}")
+        elif isinstance(value, set | frozenset) and not value:  # repr "set()" is a call, not a literal
+            self.constants.append(f"{name} = {type(value).__name__}()")
         else:
             raise HandlerSourceError(
                 f"{user}() uses the global {name!r} ({type(value).__name__}), which a Lambda module cannot "
