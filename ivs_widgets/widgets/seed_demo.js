@@ -46,7 +46,10 @@ function render({ model, el: root }) {
     status.textContent = `WebSocket from this page: ${state}${detail ? `: ${detail}` : ""} (${model.get("endpoint")})`
       + relayed;
     model.set("state", state);
-    if (state === "open") model.set("route_in_use", route);
+    if (state === "open") {
+      box.dataset.route = route;
+      model.set("route_in_use", route);
+    }
     model.save_changes();
   }
 
