@@ -76,8 +76,9 @@ def test_after_end_the_page_gets_no_token(page: Page) -> None:
     demo.close()
 
 
-def test_the_page_chats_through_the_kernel_until_the_demo_closes(page: Page, sandbox: Sandbox,
-                                                                 room: dict[str, Any]) -> None:
+@pytest.mark.parametrize("ending", ["end", "close"])
+def test_the_page_chats_through_the_kernel_until_the_demo_ends(page: Page, sandbox: Sandbox, room: dict[str, Any],
+                                                               ending: str) -> None:
     demo = SeedChatDemo(sandbox.messaging_endpoint, lambda: ChatToken(mint(sandbox, room["arn"])), username="Ada")
     page.say(demo, {"action": "token"})
     token = page.next()["token"]
@@ -88,6 +89,8 @@ def test_the_page_chats_through_the_kernel_until_the_demo_closes(page: Page, san
                                                                              "state": "open"}}}, "buffers": []})
     assert repr(demo) == "<SeedChatDemo open, relayed by the kernel, 0 received, as 'Ada'>"
 
-    demo.close()  # the kernel's socket goes with the widget
-    assert page.next()["code"] == GOING_AWAY
+    getattr(demo, ending)()  # the kernel's socket goes with the widget, or when the notebook ends the demo
+    assert page.next() == {"type": "ws-close", "id": "v1", "code": GOING_AWAY, "reason": "the notebook closed the demo",
+                           "wasClean": True}
     assert [thread for thread in threading.enumerate() if thread.name == "ivs-seed-relay"] == []
+    demo.close()
