@@ -149,7 +149,7 @@ class Backend(OwnsSandbox):
 
         provider = self.token_provider(room_arn, user_id, ["SEND_MESSAGE"],
                                        {"displayName": display_name} if display_name else None)
-        return SeedChatDemo(self.messaging_url, provider, username=username)
+        return SeedChatDemo(self.messaging_url, provider, username=username, ssl=self.ssl)
 
     def review_handler(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str,
                        room_arn: str | None = None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ivs_widgets.widgets.esm import bundle
 from ivs_widgets.widgets.relay import StreamRelay
 
 HERE = Path(__file__).parent
@@ -30,7 +31,7 @@ ENGINES = ("auto", "native", "hls.js")
 class PlayerPanel(anywidget.AnyWidget):
     """``PlayerPanel(url=sandbox.start_test_stream())`` shows a live HLS stream in the notebook."""
 
-    _esm = HERE / "player.js"
+    _esm = bundle(HERE / "player.js")
     _css = HERE / "player.css"
 
     # -- Python -> browser (the viewer's controls write these back) -----------------------------
