@@ -62,6 +62,7 @@ def wait_until_every_cell_ran(page: Any) -> None:
                            timeout=TIMEOUT_MS)
 
 
+@pytest.mark.timeout(2 * TIMEOUT_MS // 1000)  # the page's own waits, not pytest's default, say when it is stuck
 @pytest.mark.parametrize("name", TUTORIAL)
 def test_run_all_ends_with_every_panel_on_the_page_in_its_final_state(name: str, page: Any, lab_root: Path,
                                                                        jupyterlab: str) -> None:
