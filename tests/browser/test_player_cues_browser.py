@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from labdriver import only_the_server, shut_down_kernels, write_notebook
+from labdriver import only_the_server, record_kernel_messages, shut_down_kernels, write_notebook
 
 NOTEBOOK = "player-cues.ipynb"
 CELL = """\
@@ -41,20 +41,6 @@ w.VBox([panel, python_view])
 TIMEOUT_MS = 90_000
 QUIZ = ['{"question": "Which protocol carries the chat?", "answers": ["WebSocket", "RTMP"]}',
         "<b>not html</b> & ünïcödé ✓", "the third one"]
-#: When each cue message leaves for the kernel: the video's position then, and the cue's text.
-RECORD_CUE_MESSAGES = r"""(() => {
-  window.cueMessages = [];
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (data) {
-    const bytes = typeof data === "string" ? null : ArrayBuffer.isView(data) ? data : new Uint8Array(data);
-    const text = bytes ? new TextDecoder().decode(bytes) : data;
-    if (text.includes('"TextMetadataCue"')) {
-      window.cueMessages.push({position: document.querySelector(".cues-player video")?.currentTime, text});
-    }
-    return send.call(this, data);
-  };
-})();
-"""
 
 
 @pytest.fixture
@@ -88,7 +74,7 @@ def test_put_metadata_reaches_python_as_cues_where_it_was_put(page: Any, jupyter
     feed, ivs = live_channel
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.add_init_script(RECORD_CUE_MESSAGES)
+    record_kernel_messages(page, '"TextMetadataCue"')
     if route == "relay":  # as on a hub: the page reaches the Jupyter server and nothing else of this machine
         only_the_server(page, jupyterlab)
     write_notebook(lab_root / NOTEBOOK, [CELL.format(url=feed.playback_url)])
@@ -114,10 +100,10 @@ def test_put_metadata_reaches_python_as_cues_where_it_was_put(page: Any, jupyter
             assert abs(live_at - put) <= 1.0, (cue, put)
 
         # Handed over when playback reached the cue's position, not when its segment was parsed.
-        sent = page.evaluate("() => window.cueMessages")
-        assert len(sent) == len(QUIZ), sent
-        for message, cue in zip(sent, cues, strict=True):
-            assert -0.01 < message["position"] - cue["startTime"] < 0.5, (message["position"], cue)
+        positions = [message["positions"][0] for message in page.evaluate("() => window.kernelMessages")]
+        assert len(positions) == len(QUIZ), positions
+        for position, cue in zip(positions, cues, strict=True):
+            assert -0.01 < position - cue["startTime"] < 0.5, (position, cue)
         assert problems == []
     finally:
         shut_down_kernels(page, jupyterlab, NOTEBOOK)
