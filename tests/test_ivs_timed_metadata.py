@@ -33,11 +33,3 @@ def test_emsg_box_carries_the_tag_at_its_presentation_time() -> None:
     assert emsg.event_duration == 0xFFFFFFFF  # a cue is a point: duration unknown
     assert emsg.message_data == tag and txxx_text(emsg.message_data) == "hello"
     assert emsg.seconds == pytest.approx(1_371_742.1, abs=0.01)
-
-
-def test_boxes_lists_top_level_boxes_and_stops_at_a_truncated_tail() -> None:
-    first = tm.emsg_box(b"x", presentation_time=0, timescale=1000, event_id=1)
-    second = b"\x00\x00\x00\x10moof" + bytes(8)
-    data = first + second + b"\x00\x00\x01\x00mdat"  # claims 256 bytes, has 8
-    assert [(kind, offset) for kind, offset, _ in tm.boxes(data)] == [(b"emsg", 0), (b"moof", len(first))]
-    assert list(tm.boxes(b"\x00\x00\x00\x04bad!")) == []  # a size below the header's own never loops

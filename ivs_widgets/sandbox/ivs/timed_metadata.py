@@ -11,7 +11,6 @@ description, the metadata as its UTF-8 value: what the IVS Player reports as a T
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 
 #: The scheme of an emsg that carries an ID3 tag (https://aomediacodec.github.io/id3-emsg/).
 ID3_SCHEME = "https://aomedia.org/emsg/ID3"
@@ -42,20 +41,3 @@ def emsg_box(message_data: bytes, *, presentation_time: int, timescale: int, eve
     body = struct.pack(">B3xIQII", 1, timescale, presentation_time, event_duration, event_id)
     body += scheme_id_uri.encode() + b"\x00" + value.encode() + b"\x00" + message_data
     return struct.pack(">I4s", 8 + len(body), b"emsg") + body
-
-
-def boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
-    """The top-level ISO BMFF boxes of ``data[start:end]``: (type, offset, size) each. Stops at a box
-    whose size does not fit (a truncated tail) rather than reading past it."""
-    end = len(data) if end is None else end
-    offset = start
-    while offset + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        if size == 1 and offset + 16 <= end:
-            size = struct.unpack_from(">Q", data, offset + 8)[0]
-        elif size == 0:
-            size = end - offset
-        if size < 8 or offset + size > end:
-            return
-        yield kind, offset, size
-        offset += size
