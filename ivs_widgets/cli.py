@@ -17,6 +17,7 @@ import asyncio
 import logging
 import shlex
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,12 @@ if TYPE_CHECKING:
 
 #: LocalStack's port: tools that already talk to a local AWS stand-in often expect it.
 DEFAULT_PORT = 4566
+#: RTMP's own port, what encoders assume when a server URL names none.
+DEFAULT_INGEST_PORT = 1935
 READY = "ivs-sandbox ready"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: Tasks the banner started (kept referenced until done).
+_background: set[asyncio.Task[None]] = set()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"control-plane (HTTP) port, 0 picks a free one (default: {DEFAULT_PORT})")
     parser.add_argument("--messaging-port", type=int, default=0,
                         help="messaging (WebSocket) port (default: 0, a free one)")
+    parser.add_argument("--ingest-port", type=int, default=None,
+                        help=f"RTMP ingest port encoders publish to, 0 picks a free one (default: {DEFAULT_INGEST_PORT}, "
+                             "or a free one while another program holds it)")
     parser.add_argument("--region", default=c.SANDBOX_REGION, help=f"region to emulate (default: {c.SANDBOX_REGION})")
     parser.add_argument("--account-id", default=c.SANDBOX_ACCOUNT_ID,
                         help=f"account id in ARNs (default: {c.SANDBOX_ACCOUNT_ID})")
@@ -62,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-stream", action="store_true",
                         help="also serve a live HLS test stream (clock and tone) for the player; in workshop mode "
                              "it is the room's stream")
+    parser.add_argument("--go-live", action="store_true",
+                        help="publish the built-in clock-and-tone source to a new 'test-card' channel over RTMP, "
+                             "as an encoder would, and print its playback URL")
     workshop = parser.add_argument_group("workshop", "one sandbox for a room full of attendees")
     workshop.add_argument("--workshop", action="store_true",
                           help="TLS, presenter-only credentials, and a room opened to attendees")
@@ -122,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     from ivs_widgets.sandbox import Sandbox  # after parsing, so that ``--help`` answers at once
     from ivs_widgets.sandbox.stream.models import StreamError
 
-    sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
+    sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port,
+                      ingest_port=_ingest_port(args), region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
                       certfile=args.certfile, keyfile=args.keyfile, rate_quotas=args.rate_quotas,
                       max_connections=args.max_connections)
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(sandbox, args))
     except OSError as exc:  # most often: the port is taken
         print(f"ivs-sandbox: cannot listen on {args.host}: {exc.strerror or exc} "
-              "(choose another --port / --messaging-port, or 0 for a free one)", file=sys.stderr)
+              "(choose another --port / --messaging-port / --ingest-port, or 0 for a free one)", file=sys.stderr)
         return 1
     except StreamError as exc:
         print(f"ivs-sandbox: cannot start the test stream: {exc}", file=sys.stderr)
@@ -180,17 +192,48 @@ def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url
                                       playback_url=playback_url)
 
 
+def _ingest_port(args: argparse.Namespace) -> int:
+    """``--ingest-port``, or RTMP's own port when it is free (a second sandbox, or a test run beside one,
+    takes a free port rather than fail: the banner prints the URL either way)."""
+    if args.ingest_port is not None:
+        return int(args.ingest_port)
+    try:
+        with socket.create_server((args.host, DEFAULT_INGEST_PORT)):
+            return DEFAULT_INGEST_PORT
+    except OSError:
+        return 0
+
+
+def _go_live(sandbox: Sandbox) -> str:
+    """Feed a new channel the built-in source; a ``test card live:`` line follows once it is playable."""
+    feed = sandbox.start_feed()
+
+    async def announce_live() -> None:
+        try:
+            await sandbox.ingest.wait_for_segments(feed.channel_arn, timeout=60)
+        except TimeoutError:
+            print(f"ivs-sandbox: the test card did not go live:\n{feed.log_tail()}", file=sys.stderr, flush=True)
+            return
+        print(f"test card live: {feed.playback_url}", flush=True)
+
+    _background.add(task := asyncio.get_running_loop().create_task(announce_live()))
+    task.add_done_callback(_background.discard)
+    return feed.channel_arn
+
+
 def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
     state = args.state
     lines = [
         f"control plane (ivschat, ivs): {sandbox.control_endpoint}",
         f"messaging (WebSocket):        {sandbox.messaging_endpoint}",
+        f"RTMP ingest (ivs):            {sandbox.rtmp_url}  (server; the stream key follows it)",
         f"region:                       {sandbox.region}",
         f"account:                      {sandbox.config.account_id}",
         f"state:                        {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
         f"connections:                  up to {min(sandbox.connection_capacity, sandbox.config.max_connections):,} "
         f"(file descriptors: {sandbox.descriptor_limit:,}; account quota: {sandbox.config.max_connections:,})",
         *([f"test stream (HLS):            {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
+        *([f"test card channel:            {_go_live(sandbox)}"] if args.go_live else []),
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
         if args.workshop else
@@ -209,6 +252,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
             f"url:         {sandbox.control_endpoint_for(host)}",
             f"room code:   {invite['code']}",
             f"fingerprint: {sandbox.certificate.fingerprint}",
+            f"rtmp ingest: {sandbox.rtmp_url_for(host)}",
             *([f"stream:      {invite['playbackUrl']}"] if "playbackUrl" in invite else []),
             "",
         ]
