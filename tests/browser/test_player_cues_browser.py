@@ -48,8 +48,6 @@ def live_channel() -> Iterator[tuple[Any, Any]]:
     """A sandbox in the test process with a channel live from the built-in source, and its ivs client."""
     from ivs_widgets.sandbox import Sandbox
 
-    if not hasattr(Sandbox, "go_live"):
-        pytest.skip("needs the RTMP ingest and packager (branch ivs-ingest)")
     with Sandbox() as sandbox:
         feed = sandbox.go_live()
         try:
