@@ -13,6 +13,7 @@ remote) is fetched by the kernel and relayed over this widget's comm (see ``rela
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,30 @@ class PlayerPanel(anywidget.AnyWidget):
         ``description``, ``owner``, ``startTime`` … (see ``ivs_widgets.widgets.cues``). Callbacks run
         in the kernel between cells, when it hears from the page; nothing plays without a browser."""
         self._cue_callbacks.register(callback, remove)
+
+    def wait_for_cue(self, text: str, timeout: float = 10.0) -> TextMetadataCue | None:
+        """The cue with this ``text`` once playback has reached it, or None: at once when no page plays
+        this panel (``state`` still "idle": no browser, as under nbval or in a script), else after
+        ``timeout`` seconds. Only front ends that hand widget messages to the kernel while a cell
+        runs (JupyterLab 4.6 and Notebook 7.6, "comms over subshells") deliver a cue during the wait;
+        elsewhere it arrives once the cell ends."""
+        arrived = threading.Event()
+
+        def played() -> TextMetadataCue | None:
+            return next((cue for cue in reversed(self.cues) if cue["text"] == text), None)
+
+        def check(_change: Any) -> None:
+            if played() is not None:
+                arrived.set()
+
+        if played() is None and self.state != "idle":
+            self.observe(check, names="cues")
+            try:
+                if played() is None:
+                    arrived.wait(timeout)
+            finally:
+                self.unobserve(check, names="cues")
+        return played()
 
     def reload(self) -> None:
         """Load ``url`` again, e.g. after an error or once a stream that was down is back."""
