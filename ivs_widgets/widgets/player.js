@@ -348,6 +348,7 @@ function render({ model, el }) {
 
   video.muted = model.get("muted");
   video.volume = model.get("volume");
+  model.send({ type: "view-opened", view: viewId });
   attach();
 
   return () => {

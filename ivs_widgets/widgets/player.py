@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ HERE = Path(__file__).parent
 HLS_JS = HERE / "vendor" / "hls.light.min.esm.js"
 #: ES modules the view asks the kernel for only when it needs them, so other pages never load them.
 MODULES = {"hls.js": HLS_JS, "id3": HERE / "id3.js", "relay": HERE / "relay.js"}
+#: Seconds ``wait_for_cue`` gives a page to show the panel before it concludes that none will.
+VIEW_GRACE = 5.0
 #: ``cues`` keeps the latest ones: a cue every few seconds for hours stays small.
 MAX_CUES = 1000
 STATES = ("idle", "loading", "playing", "paused", "ended", "error")
@@ -70,6 +73,8 @@ class PlayerPanel(anywidget.AnyWidget):
         self._relay = StreamRelay(lambda: self.url, lambda content, buffers: self.send(content, buffers))
         self._cue_callbacks = CueCallbacks()
         self._cue_view: str | None = None  # the view whose cues count, when the panel is shown twice
+        self._views: set[str] = set()  # the views that said they opened and have not closed
+        self._heard = threading.Condition()  # a view opened, or a cue came: wait_for_cue looks again
         self.on_msg(self._on_custom_message)
 
     def play(self) -> None:
@@ -105,28 +110,22 @@ class PlayerPanel(anywidget.AnyWidget):
         self._cue_callbacks.register(callback, remove)
 
     def wait_for_cue(self, text: str, timeout: float = 10.0) -> TextMetadataCue | None:
-        """The cue with this ``text`` once playback has reached it, or None: at once when no page plays
-        this panel (``state`` still "idle": no browser, as under nbval or in a script), else after
-        ``timeout`` seconds. Only front ends that hand widget messages to the kernel while a cell
-        runs (JupyterLab 4.6 and Notebook 7.6, "comms over subshells") deliver a cue during the wait;
-        elsewhere it arrives once the cell ends."""
-        arrived = threading.Event()
+        """The cue with this ``text`` once playback has reached it, or None after ``timeout`` seconds;
+        or None after at most ``VIEW_GRACE`` seconds when no page shows this panel (no browser: under
+        nbval, in a script). Only front ends that hand widget messages to the kernel while a cell runs
+        (JupyterLab 4.6 and Notebook 7.6: "comms over subshells") deliver views and cues during the
+        wait; elsewhere they arrive once the cell ends, and this returns None."""
+        deadline = time.monotonic() + timeout
 
         def played() -> TextMetadataCue | None:
             return next((cue for cue in reversed(self.cues) if cue["text"] == text), None)
 
-        def check(_change: Any) -> None:
-            if played() is not None:
-                arrived.set()
-
-        if played() is None and self.state != "idle":
-            self.observe(check, names="cues")
-            try:
-                if played() is None:
-                    arrived.wait(timeout)
-            finally:
-                self.unobserve(check, names="cues")
-        return played()
+        with self._heard:
+            if played() is None and not self._views:
+                self._heard.wait_for(lambda: bool(self._views), min(timeout, VIEW_GRACE))
+            if self._views:
+                self._heard.wait_for(lambda: played() is not None, max(0.0, deadline - time.monotonic()))
+            return played()
 
     def reload(self) -> None:
         """Load ``url`` again, e.g. after an error or once a stream that was down is back."""
@@ -140,8 +139,15 @@ class PlayerPanel(anywidget.AnyWidget):
             self.send({"type": "module", "name": content["name"]}, [_module_source(content["name"])])
         elif kind == "cue":
             self._receive_cue(content)
-        elif kind == "view-closed" and content.get("view") == self._cue_view:
-            self._cue_view = None
+        elif kind in ("view-opened", "view-closed") and isinstance(content.get("view"), str):
+            with self._heard:
+                if kind == "view-opened":
+                    self._views.add(content["view"])
+                else:
+                    self._views.discard(content["view"])
+                    if content["view"] == self._cue_view:
+                        self._cue_view = None
+                self._heard.notify_all()
 
     def _receive_cue(self, content: dict[str, Any]) -> None:
         """Each view of the panel plays on its own: only the first view that reports a cue is heard
@@ -153,7 +159,9 @@ class PlayerPanel(anywidget.AnyWidget):
             self._cue_view = view
         elif view != self._cue_view:
             return
-        self.set_trait("cues", [*self.cues[-(MAX_CUES - 1):], cue])
+        with self._heard:
+            self.set_trait("cues", [*self.cues[-(MAX_CUES - 1):], cue])
+            self._heard.notify_all()
         self._cue_callbacks(cue)
 
     def __repr__(self) -> str:
