@@ -1,7 +1,8 @@
 """PlayerPanel in JupyterLab under real Chromium, playing the sandbox's live HLS test stream.
 
-One notebook shows four panels: the browser's own HLS engine (``auto``), hls.js (vendored, sent
-by the kernel), and a URL with no stream behind it in each engine. Next to each panel, an HTML
+One notebook shows four panels: ``auto`` (the browser's own HLS engine where it also surfaces timed
+metadata, else hls.js), hls.js (vendored, sent by the kernel), and a URL with no stream behind it in
+each engine. Next to each panel, an HTML
 line shows the panel's ``repr`` as the kernel sees it, and a button calls ``play()`` in the
 kernel: so the test sees both directions of the sync through the real page.
 """
