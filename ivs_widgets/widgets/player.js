@@ -14,20 +14,19 @@
 // Safari's own engine decodes ID3 itself into its in-band metadata track. Chrome's own engine
 // exposes no timed metadata, so "auto" uses it only where the browser surfaces it (DataCue).
 //
-// Route: a stream on the kernel's machine (a loopback URL, like the sandbox's) is fetched by the
-// kernel and relayed over the widget's comm (relay.js) unless this browser can reach it itself.
-// A page served from a loopback address tries a direct fetch first; any other page (Binder,
-// JupyterHub, Colab, VS Code remote) cannot reach the kernel's loopback and goes to the relay at
-// once. Every other URL (an IVS channel's https playback URL) loads directly.
+// Route (route.js, the rule the seed demo's WebSocket follows too): a stream on the kernel's machine
+// (a loopback URL, like the sandbox's) is fetched by the kernel and relayed over the widget's comm
+// (relay.js) unless this browser can reach it itself; every other URL (an IVS channel's https
+// playback URL) loads directly.
+
+import { firstRoute, PROBE_TIMEOUT_MS } from "./route.js";
 
 const REPORT_INTERVAL_MS = 500; // position and live_latency reach Python at most twice a second
 const MODULE_LOAD_TIMEOUT_MS = 30_000;
-const PROBE_TIMEOUT_MS = 1_500; // a direct fetch on loopback answers in milliseconds or is refused
 const HLS_MIME = "application/vnd.apple.mpegurl";
 const HAVE_METADATA = 1;
 // Where a cue comes from, as the IVS Player names metadata put with the IVS API (PutMetadata).
 const CUE_OWNER = "metadata.live-video.net";
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 const LABELS = {
   idle: "No stream", loading: "Loading…", playing: "Playing", paused: "Paused", ended: "Ended",
   error: "Cannot play",
@@ -66,14 +65,6 @@ function loadModule(model, name) {
   return modules.get(name);
 }
 
-function onLoopback(url) {
-  try {
-    return LOOPBACK.test(new URL(url, location.href).hostname);
-  } catch {
-    return false;
-  }
-}
-
 /** Whether this browser fetches the playlist itself: on loopback, is the kernel's machine this one? */
 async function reachable(url) {
   try {
@@ -85,8 +76,8 @@ async function reachable(url) {
 }
 
 async function chooseRoute(url) {
-  if (!onLoopback(url)) return "direct";
-  if (!onLoopback(location.href)) return "relay";
+  const route = firstRoute(url);
+  if (route !== "try") return route;
   return (await reachable(url)) ? "direct" : "relay";
 }
 

@@ -23,6 +23,7 @@ import anywidget
 import traitlets
 
 from ivs_widgets.widgets.cues import CueCallbacks, TextMetadataCue, cue_from_page
+from ivs_widgets.widgets.esm import bundle
 from ivs_widgets.widgets.relay import StreamRelay
 
 HERE = Path(__file__).parent
@@ -40,7 +41,7 @@ ENGINES = ("auto", "native", "hls.js")
 class PlayerPanel(anywidget.AnyWidget):
     """``PlayerPanel(url=sandbox.start_test_stream())`` shows a live HLS stream in the notebook."""
 
-    _esm = HERE / "player.js"
+    _esm = bundle(HERE / "player.js")
     _css = HERE / "player.css"
 
     # -- Python -> browser (the viewer's controls write these back) -----------------------------
