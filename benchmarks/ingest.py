@@ -1,11 +1,11 @@
 """Live video benchmark: what a live channel costs the sandbox, and how soon a frame is listed.
 
 ``ivs-sandbox`` runs in its own process; test-card encoders (ffmpeg, ``-re``, the built-in clock and
-tone, a keyframe a second) publish over RTMP from this process, one per channel. Phases of
-``--seconds`` each, in one run: idle (no stream: the baseline), 1 channel, ``--channels`` channels.
+tone, a keyframe a second) publish over RTMP from this process, one per channel. Phases in one run:
+idle (no stream: the baseline), 1 channel, ``--channels`` channels.
 
 Figures per phase:
-- CPU, as % of one core: the sandbox process (RTMP reading, segment publishing, HTTP), its packager
+- CPU, as % of one core, with nothing fetching the playlists: the sandbox process (RTMP reading, segment publishing, HTTP), its packager
   ffmpeg children (``-c copy`` into CMAF), and the encoders; per live channel, the sandbox above its
   idle baseline plus its packager, and that as a ratio to one encoder's own CPU.
 - ingest-to-playlist latency: this process fetches every channel's playlist every ``--poll`` s and
@@ -14,7 +14,7 @@ Figures per phase:
   PROGRAM-DATE-TIME (the segment's length plus the packaging), *last frame* = that minus the
   segment's duration (what packaging adds to the newest frame). The poll period adds up to ``--poll``.
 
-    python benchmarks/ingest.py                       # 20 s per phase, 3 channels at once
+    python benchmarks/ingest.py                       # 2 × 15 s per phase, 3 channels at once
     python benchmarks/ingest.py --seconds 10 --channels 2 --size 1280x720 --fps 30
 """
 
@@ -99,9 +99,8 @@ class PlaylistWatch(threading.Thread):
 
 def phase(name: str, sandbox: psutil.Process, feeds: list[TestCardFeed], urls: list[str], seconds: float,
           poll: float) -> dict[str, Any]:
-    watches = [PlaylistWatch(url, poll) for url in urls]
-    for watch in watches:
-        watch.start()
+    """CPU over ``seconds`` with nobody fetching (playlist polls would cost the sandbox CPU too), then
+    latency over ``seconds`` with the playlists polled."""
     encoders = [psutil.Process(feed.process.pid) for feed in feeds if feed.process is not None]
     packagers = [child for child in sandbox.children() if "ffmpeg" in child.name()]
     before = [cpu_seconds([sandbox]), cpu_seconds(packagers), cpu_seconds(encoders)]
@@ -109,9 +108,13 @@ def phase(name: str, sandbox: psutil.Process, feeds: list[TestCardFeed], urls: l
     time.sleep(seconds)
     elapsed = time.monotonic() - started
     after = [cpu_seconds([sandbox]), cpu_seconds(packagers), cpu_seconds(encoders)]
+    sandbox_cpu, packager_cpu, encoder_cpu = (100 * (a - b) / elapsed for a, b in zip(after, before, strict=True))
+    watches = [PlaylistWatch(url, poll) for url in urls]
+    for watch in watches:
+        watch.start()
+    time.sleep(seconds if urls else 0)
     for watch in watches:
         watch.stopping.set()
-    sandbox_cpu, packager_cpu, encoder_cpu = (100 * (a - b) / elapsed for a, b in zip(after, before, strict=True))
     first, last = [], []
     for watch in watches:
         for listed, pdt, duration in watch.seen.values():
@@ -127,7 +130,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=15, help="per measurement (CPU, then latency)")
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--size", default="640x360", help="the encoders' picture (default: 640x360)")
     parser.add_argument("--fps", type=int, default=15)
