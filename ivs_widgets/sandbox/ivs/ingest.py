@@ -119,6 +119,8 @@ class RtmpIngest:
             log.info("closed %s: nothing received for %.0f s", publisher.peer, IDLE_SECONDS)
         except IvsWidgetsError as error:  # the protocol broken: say why once, close
             log.warning("closed %s: %s", publisher.peer, error.message)
+        except Exception:  # a bug of ours: this connection ends, the sandbox and other encoders go on
+            log.exception("closed %s after an unexpected error", publisher.peer)
         finally:
             self._connections.discard(task)
             writer.transport.abort()
@@ -172,9 +174,11 @@ class _Publisher:
     async def _command(self, values: list[Any]) -> None:
         if len(values) < 2 or not isinstance(values[0], str):
             raise rtmp.RtmpError("a command message without a command name")
-        name, transaction, args = values[0], values[1], values[3:]
+        name, args = values[0], values[3:]
+        transaction = values[1] if isinstance(values[1], float) else 0  # echoed in the answer: a number
         if name == "connect":
-            app = str((values[2] or {}).get("app", "")).strip("/") if isinstance(values[2], dict | None) else ""
+            info = values[2] if len(values) > 2 and isinstance(values[2], dict) else {}
+            app = str(info.get("app", "")).strip("/")
             if app != APP:
                 self.writer.write(rtmp.command("_error", transaction, None, rtmp.status(
                     "NetConnection.Connect.Rejected", f"Publish to /{APP}/<stream key>, not /{app}", level="error")))
