@@ -102,7 +102,11 @@ class RtmpIngest:
     def put_metadata(self, stream: LiveStream, metadata: str) -> None:
         """PutMetadata: the packager puts it at the live point."""
         publisher = self._publishers.get(stream.stream_id)
-        if publisher is not None and publisher.packager is not None:
+        if publisher is None:
+            return
+        if publisher.packager is None:  # live, no frame yet: it goes at the stream's start
+            publisher.early_metadata.append(metadata)
+        else:
             publisher.packager.put_metadata(metadata)
 
     # -- connections -------------------------------------------------------------------------
@@ -139,6 +143,8 @@ class _Publisher:
         self.packager: HlsPackager | None = None
         self.metadata: dict[str, Any] = {}
         self._metadata_tag: bytes | None = None
+        #: PutMetadata calls before the first frame, for the packager once it starts.
+        self.early_metadata: list[str] = []
         self._video_config: bytes | None = None
         self._audio_config: bytes | None = None
         self._received = self._acknowledged = 0
@@ -248,6 +254,8 @@ class _Publisher:
         await self.packager.start(audio=not self.metadata or "audiocodecid" in self.metadata)
         if self._metadata_tag is not None:
             await self.packager.write(self._metadata_tag)
+        for metadata in self.early_metadata:
+            self.packager.put_metadata(metadata)
 
     def _configure(self) -> None:
         """GetStreamSession's ingest configuration, from what the encoder has said of its stream so far."""
