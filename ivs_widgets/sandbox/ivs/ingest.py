@@ -37,7 +37,7 @@ class _EncoderLeft(Exception):
 
 
 class RtmpIngest:
-    """``await start(sockets)``; ``packager(channel_id)`` is what the playback route serves."""
+    """``await start(sockets)``; ``packager(channel_arn)`` is what the playback route serves."""
 
     def __init__(self, streams: LiveStreams, *, segment_seconds: int = 1) -> None:
         self.streams = streams
@@ -46,6 +46,8 @@ class RtmpIngest:
         self._publishers: dict[str, _Publisher] = {}  # by stream id, while live
         self._connections: set[asyncio.Task[None]] = set()
         self._waiters: list[asyncio.Future[None]] = []
+        #: Every packager not yet stopped (a connection cancelled while it stopped its own leaves one).
+        self._packagers: set[HlsPackager] = set()
 
     async def start(self, sockets: list[socket.socket]) -> None:
         for sock in sockets:
@@ -58,6 +60,8 @@ class RtmpIngest:
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*(packager.stop() for packager in self._packagers), return_exceptions=True)
+        self._packagers.clear()
         self._servers.clear()
 
     def packager(self, channel_arn: str) -> HlsPackager | None:
@@ -251,6 +255,7 @@ class _Publisher:
                                     copy_video=video_codec in (None, flv.AVC, "avc1"),
                                     copy_audio=audio_codec in (None, flv.AAC, "mp4a"),
                                     on_segment=self.ingest._changed)
+        self.ingest._packagers.add(self.packager)
         await self.packager.start(audio=not self.metadata or "audiocodecid" in self.metadata)
         if self._metadata_tag is not None:
             await self.packager.write(self._metadata_tag)
@@ -273,3 +278,4 @@ class _Publisher:
             self.ingest._changed()
         if self.packager is not None:
             await self.packager.stop()
+            self.ingest._packagers.discard(self.packager)

@@ -104,8 +104,8 @@ class HlsPackager:
 
     async def stop(self) -> None:
         """End ffmpeg (its input first, then a kill if it lingers) and remove the folder; safe twice."""
-        process, self.process = self.process, None
-        if process is not None:
+        process = self.process
+        if process is not None:  # cleared only once reaped: a stop cancelled midway can be run again
             if process.stdin is not None:
                 process.stdin.close()
             try:
@@ -113,6 +113,7 @@ class HlsPackager:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+            self.process = None
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
             self._reader = None
@@ -169,8 +170,9 @@ class HlsPackager:
         ]
 
     async def _read_log(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        stderr = self.process.stderr
+        process = self.process
+        assert process is not None and process.stderr is not None
+        stderr = process.stderr
         written: int | None = None
         while line := await stderr.readline():
             text = line.decode(errors="replace").rstrip()
@@ -181,7 +183,7 @@ class HlsPackager:
             elif written is not None and _PLAYLIST_OPENED.search(text):
                 self._publish(written)
                 written = None
-        if self.process is not None and self.process.returncode not in (None, 0):
+        if await process.wait() != 0:  # 0 after its input closed: the stream ended
             log.warning("the packager of stream %s stopped:\n%s", self.stream.stream_id, "\n".join(self._log))
 
     def _publish(self, sequence: int) -> None:
