@@ -296,3 +296,16 @@ def test_a_publisher_goes_live_by_the_book_and_ends_with_fcunpublish(
     assert _closed_within(client.sock, 10)  # the server closes the connection once the stream ends
     client.sock.close()
     assert "endTime" in ivs.get_stream_session(channelArn=arn)["streamSession"]
+
+
+def test_stopping_the_sandbox_leaves_no_encoder_packager_or_folder_behind() -> None:
+    with Sandbox() as sandbox:
+        feed = sandbox.go_live()
+        packager = sandbox.ingest.packager(feed.channel_arn)
+        assert packager is not None and packager.process is not None and packager.folder is not None
+        ffmpegs = [feed.process.pid if feed.process else 0, packager.process.pid]
+        folder = packager.folder
+    for pid in ffmpegs:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended and reaped
+    assert not folder.exists()
