@@ -309,3 +309,25 @@ def test_stopping_the_sandbox_leaves_no_encoder_packager_or_folder_behind() -> N
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # ended and reaped
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("track, options", [
+    ("audio", ["-f", "lavfi", "-i", "sine=frequency=440", "-c:a", "aac"]),
+    ("video", ["-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-c:v", "libx264", "-g", "15",
+               "-pix_fmt", "yuv420p"]),
+], ids=["audio-only", "video-only"])
+def test_a_stream_with_one_track_plays_and_reports_that_track(sandbox: Sandbox, ivs: Any, channel: dict[str, Any],
+                                                              track: str, options: list[str]) -> None:
+    import imageio_ffmpeg
+
+    arn = channel["channel"]["arn"]
+    encoder = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+                                *options, "-f", "flv", sandbox.rtmp_url + channel["streamKey"]["value"]],
+                               stdin=subprocess.DEVNULL)
+    try:
+        newest = wait_segment(sandbox, arn)
+        wait_segment(sandbox, arn, after=newest)
+        assert list(ivs.get_stream_session(channelArn=arn)["streamSession"]["ingestConfiguration"]) == [track]
+    finally:
+        encoder.terminate()
+        encoder.wait(timeout=15)

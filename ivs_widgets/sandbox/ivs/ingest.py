@@ -265,7 +265,9 @@ class _Publisher:
     def _configure(self) -> None:
         """GetStreamSession's ingest configuration, from what the encoder has said of its stream so far."""
         assert self.stream is not None
-        configuration = {"video": flv.video_configuration(self.metadata, self._video_config)}
+        configuration = {}
+        if self._video_config is not None or "videocodecid" in self.metadata:
+            configuration["video"] = flv.video_configuration(self.metadata, self._video_config)
         if self._audio_config is not None or "audiocodecid" in self.metadata:
             configuration["audio"] = flv.audio_configuration(self.metadata, self._audio_config)
         self.ingest.streams.configured(self.stream, configuration)
