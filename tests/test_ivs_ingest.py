@@ -22,10 +22,8 @@ from ivsutil import ivs_error
 from mp4util import parse_emsg, top_boxes, txxx_text
 
 from ivs_widgets.sandbox import Sandbox
-from ivs_widgets.sandbox.ivs import fmp4, ingest
+from ivs_widgets.sandbox.ivs import fmp4, ingest, rtmp
 from ivs_widgets.sandbox.stream.feed import TestCardFeed
-
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +250,84 @@ def test_malformed_rtmp_peers_are_closed_without_disturbing_a_live_publisher(
     newest = wait_segment(sandbox, arn)
     wait_segment(sandbox, arn, after=newest)  # the publisher went on throughout
     assert ivs.get_stream(channelArn=arn)["stream"]["state"] == "LIVE"
+
+
+class Publisher:
+    """A minimal RTMP client written from the specification: what OBS sends, one command at a time."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", sandbox.ingest_port), timeout=10)
+        self.reader = rtmp.ChunkReader()
+        self.sock.sendall(b"\x03" + bytes(1536))
+        assert len(self.sock.recv(1 + 2 * 1536, socket.MSG_WAITALL)) == 1 + 2 * 1536
+        self.sock.sendall(bytes(1536))
+
+    def call(self, name: str, transaction: float, *args: Any, stream_id: int = 0) -> list[Any]:
+        """Send a command; the AMF0 values of the next command the server answers with."""
+        self.sock.sendall(rtmp.command(name, transaction, *args, stream_id=stream_id))
+        while True:
+            for message in self.reader.feed(self.sock.recv(4096) or b""):
+                if message.type_id == rtmp.COMMAND_AMF0:
+                    return rtmp.amf0_decode(message.payload)
+
+
+def test_a_publisher_goes_live_by_the_book_and_ends_with_fcunpublish(
+        sandbox: Sandbox, ivs: Any, channel: dict[str, Any]) -> None:
+    arn, key = channel["channel"]["arn"], channel["streamKey"]["value"]
+    wrong_app = Publisher(sandbox)
+    refused = wrong_app.call("connect", 1, {"app": "live", "tcUrl": "rtmp://127.0.0.1/live"})
+    assert refused[0] == "_error" and refused[3]["code"] == "NetConnection.Connect.Rejected"
+    assert _closed_within(wrong_app.sock, 10)
+    wrong_app.sock.close()
+
+    client = Publisher(sandbox)
+    connected = client.call("connect", 1, {"app": "app", "type": "nonprivate", "flashVer": "FMLE/3.0"})
+    assert (connected[0], connected[1], connected[3]["code"]) == ("_result", 1, "NetConnection.Connect.Success")
+    client.sock.sendall(rtmp.command("releaseStream", 2, None, key) + rtmp.command("FCPublish", 3, None, key))
+    created = client.call("createStream", 4, None)
+    assert created[:2] == ["_result", 4] and created[3] == 1
+    started = client.call("publish", 5, None, key, "live", stream_id=1)
+    assert (started[0], started[3]["code"]) == ("onStatus", "NetStream.Publish.Start")
+    assert ivs.get_stream(channelArn=arn)["stream"]["state"] == "LIVE"
+    ivs.put_metadata(channelArn=arn, metadata="before the first frame")  # kept for the packager
+
+    client.sock.sendall(rtmp.command("FCUnpublish", 6, None, key))
+    wait(sandbox, lambda: sandbox.streams.live(arn) is None, timeout=10)
+    assert _closed_within(client.sock, 10)  # the server closes the connection once the stream ends
+    client.sock.close()
+    assert "endTime" in ivs.get_stream_session(channelArn=arn)["streamSession"]
+
+
+def test_stopping_the_sandbox_leaves_no_encoder_packager_or_folder_behind() -> None:
+    with Sandbox() as sandbox:
+        feed = sandbox.go_live()
+        packager = sandbox.ingest.packager(feed.channel_arn)
+        assert packager is not None and packager.process is not None and packager.folder is not None
+        ffmpegs = [feed.process.pid if feed.process else 0, packager.process.pid]
+        folder = packager.folder
+    for pid in ffmpegs:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended and reaped
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize("track, options", [
+    ("audio", ["-f", "lavfi", "-i", "sine=frequency=440", "-c:a", "aac"]),
+    ("video", ["-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-c:v", "libx264", "-g", "15",
+               "-pix_fmt", "yuv420p"]),
+], ids=["audio-only", "video-only"])
+def test_a_stream_with_one_track_plays_and_reports_that_track(sandbox: Sandbox, ivs: Any, channel: dict[str, Any],
+                                                              track: str, options: list[str]) -> None:
+    import imageio_ffmpeg
+
+    arn = channel["channel"]["arn"]
+    encoder = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+                                *options, "-f", "flv", sandbox.rtmp_url + channel["streamKey"]["value"]],
+                               stdin=subprocess.DEVNULL)
+    try:
+        newest = wait_segment(sandbox, arn)
+        wait_segment(sandbox, arn, after=newest)
+        assert list(ivs.get_stream_session(channelArn=arn)["streamSession"]["ingestConfiguration"]) == [track]
+    finally:
+        encoder.terminate()
+        encoder.wait(timeout=15)

@@ -37,7 +37,7 @@ class _EncoderLeft(Exception):
 
 
 class RtmpIngest:
-    """``await start(sockets)``; ``packager(channel_id)`` is what the playback route serves."""
+    """``await start(sockets)``; ``packager(channel_arn)`` is what the playback route serves."""
 
     def __init__(self, streams: LiveStreams, *, segment_seconds: int = 1) -> None:
         self.streams = streams
@@ -46,6 +46,8 @@ class RtmpIngest:
         self._publishers: dict[str, _Publisher] = {}  # by stream id, while live
         self._connections: set[asyncio.Task[None]] = set()
         self._waiters: list[asyncio.Future[None]] = []
+        #: Every packager not yet stopped (a connection cancelled while it stopped its own leaves one).
+        self._packagers: set[HlsPackager] = set()
 
     async def start(self, sockets: list[socket.socket]) -> None:
         for sock in sockets:
@@ -58,6 +60,8 @@ class RtmpIngest:
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*(packager.stop() for packager in self._packagers), return_exceptions=True)
+        self._packagers.clear()
         self._servers.clear()
 
     def packager(self, channel_arn: str) -> HlsPackager | None:
@@ -102,7 +106,11 @@ class RtmpIngest:
     def put_metadata(self, stream: LiveStream, metadata: str) -> None:
         """PutMetadata: the packager puts it at the live point."""
         publisher = self._publishers.get(stream.stream_id)
-        if publisher is not None and publisher.packager is not None:
+        if publisher is None:
+            return
+        if publisher.packager is None:  # live, no frame yet: it goes at the stream's start
+            publisher.early_metadata.append(metadata)
+        else:
             publisher.packager.put_metadata(metadata)
 
     # -- connections -------------------------------------------------------------------------
@@ -119,6 +127,8 @@ class RtmpIngest:
             log.info("closed %s: nothing received for %.0f s", publisher.peer, IDLE_SECONDS)
         except IvsWidgetsError as error:  # the protocol broken: say why once, close
             log.warning("closed %s: %s", publisher.peer, error.message)
+        except Exception:  # a bug of ours: this connection ends, the sandbox and other encoders go on
+            log.exception("closed %s after an unexpected error", publisher.peer)
         finally:
             self._connections.discard(task)
             writer.transport.abort()
@@ -137,6 +147,8 @@ class _Publisher:
         self.packager: HlsPackager | None = None
         self.metadata: dict[str, Any] = {}
         self._metadata_tag: bytes | None = None
+        #: PutMetadata calls before the first frame, for the packager once it starts.
+        self.early_metadata: list[str] = []
         self._video_config: bytes | None = None
         self._audio_config: bytes | None = None
         self._received = self._acknowledged = 0
@@ -172,9 +184,11 @@ class _Publisher:
     async def _command(self, values: list[Any]) -> None:
         if len(values) < 2 or not isinstance(values[0], str):
             raise rtmp.RtmpError("a command message without a command name")
-        name, transaction, args = values[0], values[1], values[3:]
+        name, args = values[0], values[3:]
+        transaction = values[1] if isinstance(values[1], float) else 0  # echoed in the answer: a number
         if name == "connect":
-            app = str((values[2] or {}).get("app", "")).strip("/") if isinstance(values[2], dict | None) else ""
+            info = values[2] if len(values) > 2 and isinstance(values[2], dict) else {}
+            app = str(info.get("app", "")).strip("/")
             if app != APP:
                 self.writer.write(rtmp.command("_error", transaction, None, rtmp.status(
                     "NetConnection.Connect.Rejected", f"Publish to /{APP}/<stream key>, not /{app}", level="error")))
@@ -241,14 +255,19 @@ class _Publisher:
                                     copy_video=video_codec in (None, flv.AVC, "avc1"),
                                     copy_audio=audio_codec in (None, flv.AAC, "mp4a"),
                                     on_segment=self.ingest._changed)
+        self.ingest._packagers.add(self.packager)
         await self.packager.start(audio=not self.metadata or "audiocodecid" in self.metadata)
         if self._metadata_tag is not None:
             await self.packager.write(self._metadata_tag)
+        for metadata in self.early_metadata:
+            self.packager.put_metadata(metadata)
 
     def _configure(self) -> None:
         """GetStreamSession's ingest configuration, from what the encoder has said of its stream so far."""
         assert self.stream is not None
-        configuration = {"video": flv.video_configuration(self.metadata, self._video_config)}
+        configuration = {}
+        if self._video_config is not None or "videocodecid" in self.metadata:
+            configuration["video"] = flv.video_configuration(self.metadata, self._video_config)
         if self._audio_config is not None or "audiocodecid" in self.metadata:
             configuration["audio"] = flv.audio_configuration(self.metadata, self._audio_config)
         self.ingest.streams.configured(self.stream, configuration)
@@ -261,3 +280,4 @@ class _Publisher:
             self.ingest._changed()
         if self.packager is not None:
             await self.packager.stop()
+            self.ingest._packagers.discard(self.packager)

@@ -3,10 +3,10 @@ timed metadata, and the sliding-window playlist players fetch at the channel's p
 
 ffmpeg (imageio-ffmpeg's) copies H.264 and AAC as they come (anything else is encoded to them) into
 fragmented MP4 segments of about ``segment_seconds`` (each starts at an encoder keyframe) in a
-temporary folder. When its log says it opened segment N, segment N-1 is complete: the packager reads
-it, puts the ``emsg`` boxes of the PutMetadata calls made since the last segment in front of its first
-``moof``, keeps it in memory and only then lists it in the playlist it serves, with its
-EXT-X-PROGRAM-DATE-TIME from the ingest's wall clock. ffmpeg's own playlist is not served.
+temporary folder. When its log says it wrote segment N (the segment's file, then its own playlist),
+the packager reads it, puts the ``emsg`` boxes of the PutMetadata calls made since the last segment
+in front of its first ``moof``, keeps it in memory and only then lists it in the playlist it serves,
+with its EXT-X-PROGRAM-DATE-TIME from the ingest's wall clock. ffmpeg's own playlist is not served.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ log = logging.getLogger("ivs_widgets.sandbox.ivs.packager")
 PLAYLIST = "live.m3u8"
 INIT = "init.mp4"
 SEGMENT_NAME = "seg{:05d}.m4s"
-#: ffmpeg's hls muxer logs this when it opens segment N, after closing segment N-1.
+#: ffmpeg's hls muxer (fmp4) opens a segment's file once the segment is complete, writes and closes it,
+#: then rewrites its playlist: the playlist line says the segment before it is all on disk.
 _SEGMENT_OPENED = re.compile(r"Opening '[^']*seg(\d+)\.m4s' for writing")
+_PLAYLIST_OPENED = re.compile(r"Opening '[^']*ffmpeg\.m3u8\.tmp' for writing")
 #: The timescale of emsg presentation times: RTMP's and FLV's milliseconds.
 METADATA_TIMESCALE = 1000
 
@@ -92,16 +94,18 @@ class HlsPackager:
         await self.process.stdin.drain()
 
     def media_arrived(self, timestamp_ms: int) -> None:
-        """The ingest took a frame stamped ``timestamp_ms``: the live point moves, and the first frame
-        fixes how the media timeline maps to the ingest's wall clock."""
+        """The ingest took a frame stamped ``timestamp_ms``: the live point moves, and so may the map from
+        the media timeline to the ingest's wall clock. That map is the earliest arrival relative to the
+        stamps: encoders send a burst at start (ffmpeg ``-re``: half a second), then in real time."""
         self.live_point_ms = max(self.live_point_ms, timestamp_ms)
-        if self._wall_at_zero is None:
-            self._wall_at_zero = time.time() - timestamp_ms / 1000
+        wall_at_zero = time.time() - timestamp_ms / 1000
+        if self._wall_at_zero is None or wall_at_zero < self._wall_at_zero:
+            self._wall_at_zero = wall_at_zero
 
     async def stop(self) -> None:
         """End ffmpeg (its input first, then a kill if it lingers) and remove the folder; safe twice."""
-        process, self.process = self.process, None
-        if process is not None:
+        process = self.process
+        if process is not None:  # cleared only once reaped: a stop cancelled midway can be run again
             if process.stdin is not None:
                 process.stdin.close()
             try:
@@ -109,6 +113,7 @@ class HlsPackager:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+            self.process = None
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
             self._reader = None
@@ -154,7 +159,9 @@ class HlsPackager:
         sound = (["-c:a", "copy"] if self.copy_audio else ["-c:a", "aac"]) if audio else []
         return [
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            "-f", "flv", "-i", "pipe:0", *video, *sound, "-copyts",
+            # The codecs' headers come first: half a second of probing finds both tracks (the default, 5 s,
+            # would hold the first segment back).
+            "-analyzeduration", "500000", "-f", "flv", "-i", "pipe:0", *video, *sound, "-copyts",
             "-f", "hls", "-hls_time", str(self.segment_seconds), "-hls_list_size", str(self.list_size),
             "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT,
             "-hls_segment_options", "movflags=+skip_sidx",  # an emsg before moof leaves no offset to fix
@@ -163,15 +170,20 @@ class HlsPackager:
         ]
 
     async def _read_log(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        stderr = self.process.stderr
+        process = self.process
+        assert process is not None and process.stderr is not None
+        stderr = process.stderr
+        written: int | None = None
         while line := await stderr.readline():
             text = line.decode(errors="replace").rstrip()
             self._log.append(text)
             opened = _SEGMENT_OPENED.search(text)
-            if opened and int(opened[1]) > 0:
-                self._publish(int(opened[1]) - 1)
-        if self.process is not None and self.process.returncode not in (None, 0):
+            if opened:
+                written = int(opened[1])
+            elif written is not None and _PLAYLIST_OPENED.search(text):
+                self._publish(written)
+                written = None
+        if await process.wait() != 0:  # 0 after its input closed: the stream ended
             log.warning("the packager of stream %s stopped:\n%s", self.stream.stream_id, "\n".join(self._log))
 
     def _publish(self, sequence: int) -> None:

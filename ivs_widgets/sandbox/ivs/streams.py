@@ -86,7 +86,9 @@ class LiveStreams:
         if ingest_configuration is not None:
             _validate(ingest_configuration)
         with self._lock:
-            key = next((k for k in self.state.all(STREAM_KEY) if hmac.compare_digest(k["value"], stream_key)), None)
+            given = stream_key.encode()  # bytes: compare_digest takes no non-ASCII str, and a key may be anything
+            key = next((k for k in self.state.all(STREAM_KEY) if hmac.compare_digest(k["value"].encode(), given)),
+                       None)
             channel = self.state.get(CHANNEL, key["channelArn"]) if key is not None else None
             if channel is None:
                 raise StreamRefused("INVALID_STREAM_KEY", "No channel has this stream key")
