@@ -18,6 +18,7 @@ Everything is on 127.0.0.1 and every wait is bounded, so the script stops by its
     python benchmarks/soak.py --no-baseline  # the sandbox only (its idle memory stays a baseline)
     python benchmarks/soak.py --tracemalloc  # also diff the sandbox's allocations, warm-up → end
     python benchmarks/soak.py --workshop     # the sandbox as a workshop runs it: TLS, attendees join by room code
+    python benchmarks/soak.py --profile      # the sandbox under cProfile: where one pass over the room goes
 
 With ``--workshop`` the sandbox is ``ivs-sandbox --workshop``: every connection is TLS (its own CA,
 checked by fingerprint), the receivers are attendees who got their tokens from the room code's join
@@ -134,9 +135,15 @@ class Server(Protocol):
 class SandboxProcess:
     """``ivs-sandbox --port 0`` in its own process; anything it logs (stderr) is counted as an error."""
 
-    def __init__(self, log: IO[str], snapshots: str | None, workshop_mode: bool = False) -> None:
-        command = ([sys.executable, "-X", "tracemalloc", "-c", TRACING_SANDBOX] if snapshots
-                   else [IVS_SANDBOX]) + ["--port", "0", "--no-rate-quotas"]  # a load generator
+    def __init__(self, log: IO[str], snapshots: str | None, workshop_mode: bool = False,
+                 profile: str | None = None) -> None:
+        if snapshots:
+            command = [sys.executable, "-X", "tracemalloc", "-c", TRACING_SANDBOX]
+        elif profile:  # cProfile writes its file when SIGTERM ends the sandbox normally
+            command = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "ivs_widgets.sandbox"]
+        else:
+            command = [IVS_SANDBOX]
+        command += ["--port", "0", "--no-rate-quotas"]  # a load generator
         if workshop_mode:
             command += ["--workshop", "--max-tokens", str(WORKSHOP_MAX_TOKENS)]
         self._log = log
@@ -392,7 +399,7 @@ def _tokens(server: Server, args: argparse.Namespace) -> tuple[list[str | None],
 
 
 def soak(target: str, args: argparse.Namespace, log: IO[str], snapshots: str | None) -> Soak:
-    server: Server = (SandboxProcess(log, snapshots, args.workshop) if target == SANDBOX
+    server: Server = (SandboxProcess(log, snapshots, args.workshop, args.profile) if target == SANDBOX
                       else BaselineProcess(args.clients))
     context = multiprocessing.get_context("spawn")
     receiver: multiprocessing.process.BaseProcess | None = None
@@ -495,7 +502,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the sandbox in workshop mode: TLS, receivers join with the room code")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the sandbox's allocations (slower, more memory) and print what grew")
+    parser.add_argument("--profile", nargs="?", const=str(Path(tempfile.gettempdir()) / "soak-sandbox.prof"),
+                        metavar="FILE", help="run the sandbox under cProfile (slower: use fewer --clients) and "
+                        "print where its time went; the stats stay in FILE (default: soak-sandbox.prof in the "
+                        "temporary folder)")
     args = parser.parse_args(argv)
+    if args.profile and args.tracemalloc:
+        parser.error("--profile and --tracemalloc each slow the sandbox down: use one at a time")
     if args.quick:
         args.minutes, args.clients, args.warmup, args.round_seconds = 1.0, 200, 15.0, 15.0
     if not 0 < args.rate <= MAX_ROOM_RATE:
@@ -527,7 +540,34 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(logged[:10]))
     print(f"\nLoad average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     _print_summary(soaks)
+    if args.profile:
+        _print_profile(args.profile, next(s for s in soaks if s.target == SANDBOX).deliveries)
     return 0
+
+
+def _print_profile(path: str, deliveries: int) -> None:
+    """Where the sandbox's time went (wall clock, as cProfile counts it): the kernel's ``send`` on each
+    connection's socket against everything Python does around it in the fan-out."""
+    import pstats
+
+    stats = pstats.Stats(path)
+    entries = stats.stats  # type: ignore[attr-defined]  # (file, line, name) → (calls, prim, tottime, cumtime, callers)
+
+    def total(name: str, column: int) -> tuple[int, float]:
+        found = [(v[0], v[column]) for k, v in entries.items() if k[2] == name]
+        return sum(n for n, _ in found), sum(t for _, t in found)
+
+    sends, send_seconds = total("<method 'send' of '_socket.socket' objects>", 2)
+    writes, write_seconds = total("write_frames", 3)
+    print(f"\nProfile of the sandbox ({path}; cProfile's wall clock, so the machine's load is in it):")
+    print(f"  {writes:,} frame writes (fan-out to one connection each) took {write_seconds:.1f} s, "
+          f"{1e6 * write_seconds / max(writes, 1):.1f} µs each; of that the kernel's socket send "
+          f"({sends:,} calls) took {send_seconds:.1f} s, {1e6 * send_seconds / max(sends, 1):.1f} µs each "
+          f"({send_seconds / max(write_seconds, 1e-9):.0%})")
+    print(f"  per delivery ({deliveries:,}): {1e6 * write_seconds / max(deliveries, 1):.1f} µs of fan-out; "
+          f"one pass over 10,000 connections at that cost: {10_000 * write_seconds / max(deliveries, 1) * 1000:.0f} ms")
+    print("  the 12 functions with the most time of their own:")
+    stats.sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":

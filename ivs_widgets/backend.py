@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+from ivs_widgets.aws.created import CreatedResources
 from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
 from ivs_widgets.colab import enable_custom_widgets
@@ -86,6 +87,13 @@ class Backend(OwnsSandbox):
     sandbox: Sandbox | None = field(default=None, repr=False)
     #: Trust for a sandbox serving TLS with its own CA (a workshop); None: the system's CAs.
     ssl: ssl_module.SSLContext | None = field(default=None, repr=False)
+    #: On AWS, everything made through this backend (rooms, logging configurations, review-handler
+    #: functions and their role, log buckets): ``close()`` deletes it, and so does the kernel's exit.
+    created: CreatedResources = field(default_factory=CreatedResources, repr=False)
+    _session: Any = field(default=None, repr=False)
+    _account_id: str | None = field(default=None, repr=False)
+    _lambdas: Any = field(default=None, repr=False)
+    _channel: dict[str, Any] | None = field(default=None, repr=False)
 
     def token_provider(self, room_arn: str, user_id: str, capabilities: Iterable[str] = (),
                        attributes: dict[str, str] | None = None,
@@ -141,60 +149,131 @@ class Backend(OwnsSandbox):
 
         provider = self.token_provider(room_arn, user_id, ["SEND_MESSAGE"],
                                        {"displayName": display_name} if display_name else None)
-        return SeedChatDemo(self.messaging_url, provider, username=username)
+        return SeedChatDemo(self.messaging_url, provider, username=username, ssl=self.ssl)
 
-    def review_handler(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str) -> str:
+    def review_handler(self, function: Callable[[dict[str, Any]], dict[str, Any]], name: str,
+                       room_arn: str | None = None) -> str:
         """The Lambda ARN to put in a room's ``messageReviewHandler.uri`` for ``function``.
 
-        The sandbox stands the Python function in for a Lambda of that name. On AWS the handler is a
-        real Lambda function that you deploy (same logic, ``def handler(event, context)``), so this
-        refuses rather than pretend.
+        The sandbox stands the Python function in for a Lambda of that name. On AWS this deploys it as a
+        Lambda function (Python runtime; the module holds the function and what it uses, see
+        :mod:`ivs_widgets.aws.handler_source`), with an execution role (``IVS_LAMBDA_ROLE_ARN``, or one
+        it creates) and a permission for IVS Chat to invoke it for ``room_arn`` (or for every room of
+        the account). ``close()`` deletes what it created. Calling it again with the same name updates
+        the function's code.
         """
         if self.sandbox is None:
-            raise RuntimeError(f"On AWS a review handler is a Lambda function: deploy {name!r} (Python runtime, "
-                               "handler(event, context) returning the same result) and use its ARN as the uri")
+            from ivs_widgets.aws.review_lambda import ReviewLambdas
+
+            if self._lambdas is None:
+                self._lambdas = ReviewLambdas(self._session, self.region, self.created)
+            arn: str = self._lambdas.deploy(function, name, room_arn)
+            return arn
         arn = f"arn:aws:lambda:{self.region}:{self.sandbox.config.account_id}:function:{name}"
         self.sandbox.register_lambda(arn, function)
         return arn
 
-    def chat_history(self, room_arn: str, logging_configuration_arn: str | None = None) -> history.ChatHistory:
+    @property
+    def account_id(self) -> str:
+        """The AWS account of this backend's resources (the sandbox's stand-in, or STS GetCallerIdentity)."""
+        if self._account_id is None:
+            if self.sandbox is not None:
+                self._account_id = self.sandbox.config.account_id
+            else:
+                self._account_id = self._session.client("sts", region_name=self.region).get_caller_identity()["Account"]
+        return self._account_id
+
+    def log_bucket(self, name: str) -> str:
+        """An S3 bucket for a logging configuration. The sandbox needs none: ``name`` is used as it is. On
+        AWS bucket names are global, so this is ``IVS_LOG_BUCKET`` when set, else a new bucket
+        ``<name>-<random>`` that log delivery may write to, emptied and deleted by ``close()``."""
+        if self.sandbox is not None:
+            return name
+        from ivs_widgets.aws.log_bucket import log_bucket
+
+        return log_bucket(self._session.client("s3", region_name=self.region), self.account_id, self.region, name,
+                          self.created)
+
+    def chat_history(self, room_arn: str, logging_configuration_arn: str | None = None, *, expect: int = 0,
+                     timeout: float | None = None) -> history.ChatHistory:
         """What a logging configuration of the room has recorded so far (IVS Chat has no history API).
 
         Without ``logging_configuration_arn``, the room's first configuration that can be read back.
         The sandbox first writes out every frame delivered so far, then reads its local folders. On
         AWS this reads the S3 bucket or the CloudWatch Logs group with boto3 in the backend's region;
-        records reach them some time after delivery (S3: minutes). Firehose delivers to destinations
-        of its own, so a Firehose configuration cannot be read back here on AWS.
+        records reach them some time after delivery (S3: about 5 minutes). With ``expect``, it waits
+        until that many records are there, with a progress line, for ``timeout`` seconds at most (by
+        default three times the destination's documented delay). Firehose delivers to destinations of
+        its own, so a Firehose configuration cannot be read back here on AWS.
         """
+        from ivs_widgets.aws.delivery_wait import default_timeout, wait_for_records
+
         arns = ([logging_configuration_arn] if logging_configuration_arn
                 else self.client.get_room(identifier=room_arn).get("loggingConfigurationIdentifiers", []))
         for arn in arns:
             destination = self.client.get_logging_configuration(identifier=arn)["destinationConfiguration"]
-            if self.sandbox is not None and self.sandbox.chat_logs is not None and self.sandbox.data_dir:
-                self.sandbox.chat_logs.flush()
-                return history.read_sandbox(self.sandbox.data_dir, destination, room_arn)
-            import boto3
-
-            if "s3" in destination:
-                return history.read_s3(destination["s3"]["bucketName"], room_arn,
-                                       client=boto3.client("s3", region_name=self.region))
-            if "cloudWatchLogs" in destination:
-                return history.read_cloudwatch(destination["cloudWatchLogs"]["logGroupName"], room_arn,
-                                               client=boto3.client("logs", region_name=self.region))
+            read = self._history_reader(destination, room_arn)
+            if read is not None:
+                kind = next(iter(destination))
+                where = destination[kind].get("bucketName") or destination[kind].get("logGroupName") or kind
+                return wait_for_records(read, expect, default_timeout(kind) if timeout is None else timeout, where)
         raise ValueError("no logging configuration of this room can be read back: attach one with an S3 or "
                          "CloudWatch Logs destination (UpdateRoom loggingConfigurationIdentifiers)")
 
+    def _history_reader(self, destination: dict[str, Any], room_arn: str) -> Callable[[], history.ChatHistory] | None:
+        """A function that reads the room's records from ``destination`` now, or None if it cannot be read.
+
+        The sandbox writes out what it delivered first; it keeps S3 and CloudWatch Logs records in its
+        folders, or at the S3 / CloudWatch Logs API it was given (``AWS_ENDPOINT_URL_S3`` …), read there
+        with its own clients. On AWS, the backend's session reads them."""
+        sandbox = self.sandbox
+        if sandbox is None:
+            return _api_reader(destination, room_arn, lambda service: self._session.client(service, region_name=self.region))
+        chat_logs, folder = sandbox.chat_logs, sandbox.data_dir
+        if chat_logs is None or folder is None:
+            return None
+        kind = next(iter(destination))
+        api = _api_reader(destination, room_arn, lambda _: sandbox.log_apis.client(kind)) \
+            if kind in sandbox.log_apis.endpoints else None
+
+        def read() -> history.ChatHistory:
+            chat_logs.flush()
+            return api() if api is not None else history.read_sandbox(folder, destination, room_arn)
+
+        return read
+
     def playback_url(self, url: str | None = None) -> str:
         """The stream to play: ``url`` if given; else the sandbox's local test stream, or on AWS the
-        ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel)."""
+        ``IVS_PLAYBACK_URL`` variable (your channel's playback URL from the IVS console or GetChannel),
+        else the playback URL of a channel made for you (see :meth:`tutorial_channel`)."""
         if url:
             return url
         if self.sandbox is not None:
             return self.sandbox.start_test_stream()
         from_environment = os.environ.get(PLAYBACK_VARIABLE)
-        if not from_environment:
-            raise ValueError(f"on AWS, pass your channel's playback URL or set {PLAYBACK_VARIABLE}")
-        return from_environment
+        if from_environment:
+            return from_environment
+        playback: str = self.tutorial_channel()["playbackUrl"]
+        return playback
+
+    def tutorial_channel(self) -> dict[str, Any]:
+        """On AWS, an IVS channel of your own (type BASIC, low latency), made once and deleted by ``close()``.
+        A channel costs nothing until you stream to it; until then its player shows no stream."""
+        if self._channel is None:
+            ivs = self._session.client("ivs", region_name=self.region)
+            channel = ivs.create_channel(name="ivs-widgets-tutorial", type="BASIC", latencyMode="LOW")["channel"]
+            self.created.add(f"IVS channel {channel['arn']}", lambda: ivs.delete_channel(arn=channel["arn"]))
+            print(f"No {PLAYBACK_VARIABLE}: made the IVS channel {channel['name']!r}, deleted by backend.close(). "
+                  f"Stream to it (e.g. OBS) at rtmps://{channel['ingestEndpoint']}:443/app/ with its stream key "
+                  "(IVS console: Channels); streaming is billed.")
+            self._channel = channel
+        return self._channel
+
+    def close(self) -> None:
+        """Stop what this backend started. On AWS, first delete everything it created (newest first);
+        what cannot be deleted is raised as a CleanUpError naming it, and a second ``close()`` tries again."""
+        self.created.clean_up()
+        super().close()
 
     def __repr__(self) -> str:
         where = "local sandbox" if self.kind == SANDBOX else "Amazon IVS Chat on AWS"
@@ -224,7 +303,8 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         from botocore.config import Config
 
         # A fresh session reads the configuration now (boto3's default one keeps what it read first).
-        client = boto3.session.Session().client(
+        session = boto3.session.Session()
+        client = session.client(
             "ivschat", region_name=region,
             config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
         resolved = client.meta.region_name
@@ -234,5 +314,68 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         messaging = os.environ.get(MESSAGING_URL_VARIABLE) or AWS_MESSAGING_ENDPOINT.format(region=resolved)
         ca_bundle = os.environ.get("AWS_CA_BUNDLE")
         trust = ssl_module.create_default_context(cafile=ca_bundle) if ca_bundle else None
-        return Backend(AWS, resolved, client, messaging, ssl=trust)
+        backend = Backend(AWS, resolved, client, messaging, ssl=trust, _session=session)
+        _record_created(backend)
+        return backend
     raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")
+
+
+def _record_created(backend: Backend) -> None:
+    """Record each room and logging configuration made through ``backend.client`` for ``close()`` to delete,
+    whoever made it (a notebook cell, the simulator): a run that fails halfway leaves nothing behind."""
+    client = backend.client
+
+    def recorder(kind: str, delete: Callable[..., Any]) -> Callable[..., None]:
+        def record(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+            if http_response.status_code < 300 and "arn" in parsed:
+                arn = parsed["arn"]
+                backend.created.add(f"{kind} {arn}", lambda: delete(identifier=arn))
+        return record
+
+    client.meta.events.register("after-call.ivschat.CreateRoom", recorder("IVS Chat room", client.delete_room))
+    client.meta.events.register("after-call.ivschat.CreateLoggingConfiguration",
+                                recorder("IVS Chat logging configuration", client.delete_logging_configuration))
+
+
+def require_sandbox(feature: str) -> None:
+    """The first cell of a notebook about the sandbox's own features (the workshop). On the sandbox it
+    does nothing. With ``IVS_BACKEND=aws`` it says why the notebook does not apply, and the kernel then
+    runs every later cell as a line that prints "skipped", so Run All ends without an error. Outside
+    IPython it ends the script (status 0)."""
+    kind = (os.environ.get(BACKEND_VARIABLE) or SANDBOX).lower()
+    if kind == SANDBOX:
+        return
+    print(f"This notebook is about {feature}, which only the local sandbox has: Amazon IVS has no such thing.\n"
+          f"With {BACKEND_VARIABLE}={kind} there is nothing to run here, so every cell below prints that it was "
+          f"skipped.\nTo run it, unset {BACKEND_VARIABLE} and restart the kernel.")
+    shell = _ipython()
+    if shell is None:
+        raise SystemExit(0)
+    if _skip_cell not in shell.input_transformers_post:
+        shell.input_transformers_post.append(_skip_cell)
+
+
+def _skip_cell(lines: list[str]) -> list[str]:
+    """An IPython input transformer: the cell's code is replaced by a line that says it was skipped."""
+    return [f"print('skipped: this notebook runs on the local sandbox only ({BACKEND_VARIABLE} is set)')\n"]
+
+
+def _ipython() -> Any:
+    """The running IPython shell, or None (a plain script)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _api_reader(destination: dict[str, Any], room_arn: str,
+                client: Callable[[str], Any]) -> Callable[[], history.ChatHistory] | None:
+    """A reader of the room's records at the S3 or CloudWatch Logs API, with ``client(service)``'s client."""
+    if "s3" in destination:
+        s3 = client("s3")
+        return lambda: history.read_s3(destination["s3"]["bucketName"], room_arn, client=s3)
+    if "cloudWatchLogs" in destination:
+        logs = client("logs")
+        return lambda: history.read_cloudwatch(destination["cloudWatchLogs"]["logGroupName"], room_arn, client=logs)
+    return None

@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-rate-quotas", dest="rate_quotas", action="store_false",
                         help="do not throttle the control plane at IVS Chat's per-operation TPS quotas "
                              "(CreateChatToken 200, room operations 5, ...): for load generators")
+    parser.add_argument("--realistic-log-delivery", dest="log_delivery_scale", type=float, nargs="?", const=1.0,
+                        default=None, metavar="SCALE",
+                        help="deliver chat logs after the delays AWS documents (S3 5 minutes, CloudWatch Logs and "
+                             "Firehose 10 s), times SCALE if given (0.01: a hundred times faster); default: ~1 s")
     parser.add_argument("--test-stream", action="store_true",
                         help="also serve a live HLS test stream (clock and tone) for the player; in workshop mode "
                              "it is the room's stream")
@@ -94,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "credentials); without it the sandbox's public credentials would be open to them")
     if args.max_connections < 1:
         parser.error("--max-connections must be at least 1")
+    if args.log_delivery_scale is not None and not args.log_delivery_scale > 0:
+        parser.error("--realistic-log-delivery SCALE must be above 0")
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together")
     # The room is opened without the HTTP route's checks: the same rules, before anything starts.
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                       ingest_port=_ingest_port(args), region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
                       certfile=args.certfile, keyfile=args.keyfile, rate_quotas=args.rate_quotas,
-                      max_connections=args.max_connections)
+                      max_connections=args.max_connections, log_delivery_scale=args.log_delivery_scale)
     try:
         if args.test_stream:
             sandbox.start_test_stream()
@@ -221,6 +227,16 @@ def _go_live(sandbox: Sandbox) -> str:
     return feed.channel_arn
 
 
+def _log_destinations(sandbox: Sandbox) -> str:
+    """Where chat logs go when that is not simply the local folders at once."""
+    apis = {"s3": "S3", "cloudWatchLogs": "CloudWatch Logs"}
+    where = [f"{apis[kind]} to {url}" for kind, url in sandbox.log_apis.endpoints.items()]
+    scale = sandbox.config.log_delivery_scale
+    if scale:
+        where.append("after AWS's delays" + ("" if scale == 1 else f" x{scale:g}"))
+    return ", ".join(where)
+
+
 def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
     state = args.state
     lines = [
@@ -234,6 +250,8 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
         f"(file descriptors: {sandbox.descriptor_limit:,}; account quota: {sandbox.config.max_connections:,})",
         *([f"test stream (HLS):            {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
         *([f"test card channel:            {_go_live(sandbox)}"] if args.go_live else []),
+        *([f"chat logs:                    {_log_destinations(sandbox)}"]
+          if sandbox.log_apis.endpoints or sandbox.config.log_delivery_scale else []),
         "",
         "# The presenter's shell only: these credentials control the sandbox. Keep them to yourself."
         if args.workshop else

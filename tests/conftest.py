@@ -1,10 +1,12 @@
-"""Shared fixtures: a real sandbox on loopback ports and a real boto3 client signed for it."""
+"""Shared fixtures: a real sandbox on loopback ports, a real boto3 client signed for it, and moto's
+server for the AWS APIs around it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import motoutil
 import pytest
 
 from ivs_widgets.sandbox import Sandbox
@@ -29,3 +31,17 @@ def ivs(sandbox: Sandbox) -> Any:
 @pytest.fixture
 def room(ivschat: Any) -> dict[str, Any]:
     return ivschat.create_room(name="test-room")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """The endpoint URL (``http://127.0.0.1:<port>``) of moto's server, one for the whole session.
+
+    It answers S3, CloudWatch Logs, IAM and Lambda's control plane (no Docker: functions can be
+    created, read and deleted, not invoked). Point clients at it with ``endpoint_url`` or the
+    standard ``AWS_ENDPOINT_URL_<SERVICE>`` variables and any credentials
+    (``motoutil.client(moto_server, "s3")``, ``motoutil.CREDENTIAL_VARIABLES``). State is shared by
+    the session: name resources with ``motoutil.unique``.
+    """
+    with motoutil.running() as endpoint:
+        yield endpoint

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from motoutil import unique
 
-from ivs_widgets.backend import AWS, SANDBOX, connect
+from ivs_widgets.aws.handler_source import HandlerSourceError, lambda_module
+from ivs_widgets.aws.review_lambda import zipped
+from ivs_widgets.backend import AWS, SANDBOX, Backend, connect, require_sandbox
 from ivs_widgets.chat import BackgroundChatRoom
+from ivs_widgets.sandbox import Sandbox
 
 
 def test_default_is_a_running_sandbox_whose_tokens_open_chat(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,12 +68,8 @@ def test_playback_url_is_the_sandbox_test_stream_or_the_aws_setting(monkeypatch:
         assert url.startswith("http://127.0.0.1:") and url.endswith(".m3u8")
         assert backend.playback_url("https://example.com/live.m3u8") == "https://example.com/live.m3u8"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    aws = connect("aws")
-    monkeypatch.delenv("IVS_PLAYBACK_URL", raising=False)
-    with pytest.raises(ValueError, match="IVS_PLAYBACK_URL"):
-        aws.playback_url()
     monkeypatch.setenv("IVS_PLAYBACK_URL", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8")
-    assert aws.playback_url().endswith("x.m3u8")
+    assert connect("aws").playback_url().endswith("x.m3u8")
 
 
 def test_live_stream_panel_puts_the_test_stream_beside_the_rooms_chat() -> None:
@@ -89,9 +97,6 @@ def test_review_handler_registers_a_python_function_as_the_rooms_lambda(monkeypa
             assert chat.send_message("quiet").content == "QUIET"
         finally:
             chat.close()
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    with pytest.raises(RuntimeError, match="deploy 'shout'"):
-        connect("aws").review_handler(lambda event: event, "shout")
 
 
 def test_the_sandbox_backend_points_the_kernels_subprocesses_at_itself_until_closed(
@@ -138,3 +143,185 @@ def test_the_kernels_own_scripts_come_first_on_path_until_closed(monkeypatch: py
     with connect():
         assert os.environ["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/usr/bin", "/bin"]
     assert os.environ["PATH"] == "/usr/bin:/bin"
+
+
+# -- the AWS form: Lambda, IAM, S3 and STS on moto's server, ivschat on a sandbox ----------------------
+BLOCKED = {"darn"}
+LINK = re.compile(r"https?://\S+")
+
+
+def word_filter(event: dict[str, Any]) -> dict[str, Any]:
+    """A review function as a notebook writes one: module globals, a regex, the standard library."""
+    if BLOCKED & set(re.findall(r"[a-z]+", event["Content"].lower())):
+        return {"ReviewResult": "DENY"}
+    return {"ReviewResult": "ALLOW", "Content": LINK.sub("[link removed]", event["Content"])}
+
+
+@pytest.fixture
+def aws_backend(moto_server: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """connect("aws") configured by the standard variables only: ivschat on the sandbox, the rest on moto."""
+    for name, value in sandbox.environment().items():
+        monkeypatch.setenv(name, value)
+    for service in ("S3", "LAMBDA", "IAM", "STS", "CLOUDWATCH_LOGS"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server)
+    monkeypatch.delenv("IVS_LAMBDA_ROLE_ARN", raising=False)
+    monkeypatch.delenv("IVS_LOG_BUCKET", raising=False)
+    backend = connect("aws")
+    yield backend
+    backend.close()
+
+
+def aws_client(service: str) -> Any:
+    return boto3.session.Session().client(service)
+
+
+def test_on_aws_a_review_function_becomes_a_lambda_that_ivschat_may_invoke_for_the_room(
+        aws_backend: Backend) -> None:
+    room, name = aws_backend.client.create_room(name="reviewed"), unique("word-filter")
+    arn = aws_backend.review_handler(word_filter, name, room_arn=room["arn"])
+    lambda_, iam = aws_client("lambda"), aws_client("iam")
+    function = lambda_.get_function(FunctionName=name)["Configuration"]
+    assert function["FunctionArn"] == arn and function["Runtime"].startswith("python3.")
+    (statement,) = json.loads(lambda_.get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "ivschat.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == room["arn"]
+    role_name = function["Role"].rpartition("/")[2]
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    # The uploaded package (same hash) is the function with what it uses; its entry point gives the verdicts.
+    package = zipped(lambda_module(word_filter))
+    assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+    module_name, _, entry_name = function["Handler"].partition(".")
+    module: dict[str, Any] = {}
+    exec(zipfile.ZipFile(io.BytesIO(package)).read(f"{module_name}.py"), module)
+    assert module[entry_name]({"Content": "well darn"}, None) == {"ReviewResult": "DENY"}
+    assert module[entry_name]({"Content": "see https://x.example"}, None)["Content"] == "see [link removed]"
+
+    aws_backend.close()
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.get_function(FunctionName=name)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role_name)
+    assert aws_backend.client.list_rooms()["rooms"] == []
+
+
+def shout(event: dict[str, Any]) -> dict[str, Any]:
+    return {"ReviewResult": "ALLOW", "Content": event["Content"].upper()}
+
+
+def test_on_aws_deploying_a_name_again_in_the_same_kernel_updates_the_code(aws_backend: Backend) -> None:
+    """A learner runs the handler cell twice, or the first cell again (a second backend): no name conflict."""
+    name, lambda_ = unique("again"), aws_client("lambda")
+    aws_backend.review_handler(word_filter, name)
+    first = lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    aws_backend.review_handler(shout, name)
+    second = lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    with connect("aws") as rerun:
+        rerun.review_handler(word_filter, name)
+        assert lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == first != second
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.get_function(FunctionName=name)
+    aws_backend.review_handler(shout, name)  # gone: made anew
+    assert lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == second
+
+
+def test_on_aws_a_function_that_cannot_stand_alone_is_refused_naming_what_it_uses(aws_backend: Backend) -> None:
+    client = aws_backend.client
+
+    def uses_a_client(event: dict[str, Any]) -> dict[str, Any]:
+        return {"ReviewResult": "ALLOW" if client else "DENY"}
+
+    name = unique("closure")
+    with pytest.raises(HandlerSourceError) as refused:
+        aws_backend.review_handler(uses_a_client, name)
+    assert refused.value.code == "Closure"
+    with pytest.raises(HandlerSourceError, match="lambda expression"):
+        aws_backend.review_handler(lambda event: event, name)
+    assert name not in [f["FunctionName"] for f in aws_client("lambda").list_functions()["Functions"]]
+
+
+def test_on_aws_without_a_playback_url_a_channel_of_your_own_plays_until_close(
+        aws_backend: Backend, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("IVS_PLAYBACK_URL", raising=False)
+    url = aws_backend.playback_url()
+    assert aws_backend.playback_url() == url  # one channel, however often it is asked
+    (channel,) = aws_client("ivs").list_channels()["channels"]
+    assert aws_client("ivs").get_channel(arn=channel["arn"])["channel"]["playbackUrl"] == url
+    assert "streaming is billed" in capsys.readouterr().out
+    aws_backend.close()
+    assert aws_client("ivs").list_channels()["channels"] == []
+
+
+def bucket_names() -> list[str]:
+    return [bucket["Name"] for bucket in aws_client("s3").list_buckets()["Buckets"]]
+
+
+def test_on_aws_a_log_bucket_is_unique_lets_log_delivery_write_and_goes_with_close(aws_backend: Backend) -> None:
+    prefix = unique("chat-archive")
+    bucket = aws_backend.log_bucket(prefix)
+    assert bucket.startswith(f"{prefix}-") and bucket != aws_backend.log_bucket(prefix)
+    s3 = aws_client("s3")
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert {statement["Principal"]["Service"] for statement in policy["Statement"]} == {"delivery.logs.amazonaws.com"}
+    s3.put_object(Bucket=bucket, Key="AWSLogs/123456789012/IVSChatLogs/x.log.gz", Body=b"...")
+    aws_backend.close()
+    assert not [name for name in bucket_names() if name.startswith(prefix)]
+
+
+def test_with_ivs_log_bucket_the_learners_bucket_is_used_and_kept(aws_backend: Backend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    own = unique("my-own-archive")
+    aws_client("s3").create_bucket(Bucket=own)
+    monkeypatch.setenv("IVS_LOG_BUCKET", own)
+    assert aws_backend.log_bucket("chat-archive") == own
+    aws_backend.close()
+    assert own in bucket_names()
+    aws_client("s3").delete_bucket(Bucket=own)
+
+
+def test_close_on_aws_deletes_rooms_and_logging_configurations_made_through_the_client(aws_backend: Backend) -> None:
+    """A notebook that failed halfway never reached its clean-up cell: close() (or the kernel's exit) still
+    leaves the account as it found it."""
+    prefix = unique("archive")
+    config = aws_backend.client.create_logging_configuration(
+        destinationConfiguration={"s3": {"bucketName": aws_backend.log_bucket(prefix)}})
+    aws_backend.client.create_room(name="left-behind", loggingConfigurationIdentifiers=[config["arn"]])
+    doomed = aws_backend.client.create_room(name="deleted-by-the-notebook")
+    aws_backend.client.delete_room(identifier=doomed["arn"])
+    aws_backend.close()
+    assert aws_backend.client.list_rooms()["rooms"] == []
+    assert aws_backend.client.list_logging_configurations()["loggingConfigurations"] == []
+    assert not [name for name in bucket_names() if name.startswith(prefix)]
+
+
+def test_a_sandbox_that_delivers_to_an_s3_api_is_read_back_from_there(moto_server: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With AWS_ENDPOINT_URL_S3 set, an embedded sandbox logs to that API (MinIO, LocalStack): chat_history
+    reads the bucket there, not the empty local folder."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bucket = unique("sandbox-archive")
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    with connect("sandbox", s3_endpoint=moto_server) as backend:
+        config = backend.client.create_logging_configuration(destinationConfiguration={"s3": {"bucketName": bucket}})
+        room = backend.client.create_room(loggingConfigurationIdentifiers=[config["arn"]])
+        chat = BackgroundChatRoom(backend.messaging_url, backend.token_provider(room["arn"], "a", ["SEND_MESSAGE"]))
+        try:
+            chat.connect()
+            sent = chat.send_message("kept in the S3 API")
+        finally:
+            chat.close()
+        logs = backend.chat_history(room["arn"], expect=1)
+        assert [frame.id for frame in logs.frames] == [sent.id]
+
+
+def test_a_workshop_notebook_on_aws_says_so_and_its_other_cells_are_skipped(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    require_sandbox("workshop mode")
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("IVS_BACKEND", "aws")
+    with pytest.raises(SystemExit) as ended:  # a script (no IPython) ends, successfully
+        require_sandbox("workshop mode")
+    assert ended.value.code == 0
+    assert "only the local sandbox has" in capsys.readouterr().out

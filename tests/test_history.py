@@ -1,26 +1,29 @@
 """The chat log reader: the record format, send order, late joiners, pandas, and the AWS readers.
 
-Logs the sandbox really writes are read back in test_chat_logs.py. The S3 and CloudWatch Logs
-readers cannot reach AWS here, so botocore's Stubber answers for those two services — the only
-stand-in in the suite, and it checks the exact requests the readers make.
+Logs the sandbox really writes to its folders are read back in test_chat_logs.py. The S3 and
+CloudWatch Logs readers read what a sandbox delivered to moto's S3 and CloudWatch Logs APIs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
-import io
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-import boto3
+import motoutil
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import Stubber
+from wsutil import join, next_frame, say, send
 
 from ivs_widgets.chat import history
 from ivs_widgets.protocol import chat_logs
+from ivs_widgets.protocol.formats import parse_time
 from ivs_widgets.protocol.frames import ChatEvent, ChatMessage, DeleteMessageEvent, DisconnectUserEvent, Sender
 
 ROOM_ARN = "arn:aws:ivschat:eu-west-1:111122223333:room/AbCdEfGhIjKl"
@@ -38,10 +41,6 @@ def delete(message_id: str, send_time: str) -> DeleteMessageEvent:
 
 def lines(*items: ChatMessage | ChatEvent) -> bytes:
     return "\n".join(chat_logs.encode_record(item) for item in items).encode()
-
-
-def client(service: str) -> object:
-    return boto3.client(service, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
 # -- the record ------------------------------------------------------------------------------
@@ -141,42 +140,64 @@ def test_names_follow_the_service_layout(tmp_path: Path) -> None:
     assert stream == tmp_path / "firehose" / "%2E%2E"  # a name never climbs out of its folder
 
 
-# -- AWS readers (Stubber) -------------------------------------------------------------------
-def test_read_s3_lists_the_room_prefix_and_reads_each_log_object() -> None:
-    s3 = client("s3")
-    prefix = chat_logs.s3_prefix(ROOM_ARN)
-    objects = {f"{prefix}2024/01/01/00/b.log.gz": gzip.compress(lines(message(1, "2024-01-01T00:00:01Z"))),
-               f"{prefix}2024/01/01/00/a.log.gz": gzip.compress(lines(message(2, "2024-01-01T00:00:02Z")))}
-    keys = list(objects)
-
-    def object_response(key: str) -> None:
-        body = StreamingBody(io.BytesIO(objects[key]), len(objects[key]))
-        stub.add_response("get_object", {"Body": body}, {"Bucket": "archive", "Key": key})
-
-    with Stubber(s3) as stub:  # pages are read as they come: list, get, list, get
-        stub.add_response("list_objects_v2", {"Contents": [{"Key": keys[0]}, {"Key": f"{prefix}notes.txt"}],
-                                              "IsTruncated": True, "NextContinuationToken": "page2"},
-                          {"Bucket": "archive", "Prefix": prefix})
-        object_response(keys[0])
-        stub.add_response("list_objects_v2", {"Contents": [{"Key": keys[1]}], "IsTruncated": False},
-                          {"Bucket": "archive", "Prefix": prefix, "ContinuationToken": "page2"})
-        object_response(keys[1])
-        logged = history.read_s3("archive", ROOM_ARN, client=s3)
-        stub.assert_no_pending_responses()
-    assert [m.content for m in logged.messages] == ["hello 1", "hello 2"]
+# -- AWS readers, against moto's S3 and CloudWatch Logs APIs ---------------------------------
+@pytest.fixture
+def delivered(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A sandbox delivering to moto, with a room logged to a bucket and a log group there."""
+    s3, logs = motoutil.client(moto_server, "s3"), motoutil.client(moto_server, "logs")
+    bucket, group = motoutil.unique("chat-archive"), "/ivs/" + motoutil.unique("chat")
+    s3.create_bucket(Bucket=bucket)
+    logs.create_log_group(logGroupName=group)
+    with motoutil.delivering_sandbox(moto_server, monkeypatch) as sandbox:
+        ivschat = sandbox.client()
+        configs = [ivschat.create_logging_configuration(destinationConfiguration=destination)["arn"]
+                   for destination in ({"s3": {"bucketName": bucket}}, {"cloudWatchLogs": {"logGroupName": group}})]
+        room = ivschat.create_room(loggingConfigurationIdentifiers=configs, maximumMessageRatePerSecond=100)
+        yield SimpleNamespace(sandbox=sandbox, ivschat=ivschat, room=room, bucket=bucket, group=group, s3=s3,
+                              logs=logs)
 
 
-def test_read_cloudwatch_filters_the_room_stream_across_pages() -> None:
-    logs = client("logs")
-    stream = chat_logs.log_stream(ROOM_ARN)
-    events = [{"logStreamName": stream, "timestamp": n, "message": chat_logs.encode_record(
-        message(n, f"2024-01-01T00:00:0{n}Z"))} for n in (1, 2, 3)]
-    with Stubber(logs) as stub:
-        stub.add_response("filter_log_events", {"events": events[:2], "nextToken": "more"},
-                          {"logGroupName": "/ivs/chat", "logStreamNames": [stream], "startTime": 0})
-        stub.add_response("filter_log_events", {"events": events[2:]},
-                          {"logGroupName": "/ivs/chat", "logStreamNames": [stream], "startTime": 0,
-                           "nextToken": "more"})
-        logged = history.read_cloudwatch("/ivs/chat", ROOM_ARN, client=logs, startTime=0)
-        stub.assert_no_pending_responses()
-    assert [m.content for m in logged.messages] == ["hello 1", "hello 2", "hello 3"]
+async def chat(sandbox: Any, ivschat: Any, room_arn: str) -> list[dict[str, Any]]:
+    """A short real chat: two people, a message deleted by a moderator, an event; what a viewer saw."""
+    async with await join(sandbox, room_arn, "viewer", ()) as viewer, \
+            await join(sandbox, room_arn, "alice", attributes={"displayName": "Alice"}) as alice, \
+            await join(sandbox, room_arn, "bob", ("SEND_MESSAGE",), {"displayName": "Bob 🎉"}) as bob:
+        seen = []
+        for ws, text in ((alice, "hello"), (bob, "spam \u2028 here"), (alice, "welcome, Bob"), (bob, "thanks")):
+            await say(ws, text)
+            seen.append(await next_frame(viewer))
+        await send(alice, Action="DELETE_MESSAGE", RequestId="del", Id=seen[1]["Id"], Reason="spam")
+        seen.append(await next_frame(viewer))
+        await asyncio.to_thread(ivschat.send_event, roomIdentifier=room_arn, eventName="app:poll",
+                                attributes={"question": "tea?"})
+        seen.append(await next_frame(viewer))
+    await asyncio.to_thread(sandbox.chat_logs.flush)  # delivered through the APIs by the time it returns
+    return seen
+
+
+def check_history(logged: history.ChatHistory, seen: list[dict[str, Any]]) -> None:
+    assert [record.payload for record in logged.records] == seen  # every frame, in send order, as sent
+    assert [(m.sender.attributes.get("displayName"), m.content) for m in logged.last_messages(10)] == [
+        ("Alice", "hello"), ("Alice", "welcome, Bob"), ("Bob 🎉", "thanks")]  # the deleted one left out
+    assert [f.event_name for f in logged.frames if isinstance(f, ChatEvent)] == ["aws:DELETE_MESSAGE", "app:poll"]
+
+
+async def test_read_s3_reads_back_what_the_sandbox_delivered_to_the_s3_api(delivered: Any) -> None:
+    seen = await chat(delivered.sandbox, delivered.ivschat, delivered.room["arn"])
+    check_history(history.read_s3(delivered.bucket, delivered.room["arn"], client=delivered.s3), seen)
+    keys = [item["Key"] for item in delivered.s3.list_objects_v2(Bucket=delivered.bucket)["Contents"]]
+    account, room_id = delivered.sandbox.config.account_id, delivered.room["id"]
+    layout = (rf"AWSLogs/{account}/IVSChatLogs/1\.0/us-east-1/room_{room_id}/\d{{4}}/\d\d/\d\d/\d\d/"
+              rf"{account}_IVSChatLogs_1\.0_us-east-1_room_{room_id}_\d{{8}}T\d{{4}}Z_[0-9a-f]{{16}}\.log\.gz")
+    assert keys and all(re.fullmatch(layout, key) for key in keys), keys
+
+
+async def test_read_cloudwatch_reads_back_what_the_sandbox_delivered_to_the_logs_api(delivered: Any) -> None:
+    seen = await chat(delivered.sandbox, delivered.ivschat, delivered.room["arn"])
+    check_history(history.read_cloudwatch(delivered.group, delivered.room["arn"], client=delivered.logs), seen)
+    streams = delivered.logs.describe_log_streams(logGroupName=delivered.group)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [f"aws/IVSChatLogs/1.0/room_{delivered.room['id']}"]
+    events = delivered.logs.get_log_events(logGroupName=delivered.group, logStreamName=streams[0]["logStreamName"],
+                                           startFromHead=True)["events"]
+    assert [e["timestamp"] for e in events] == [  # each event is stamped with its record's event_timestamp
+        int(parse_time(json.loads(e["message"])["event_timestamp"]).timestamp() * 1000 + 0.5) for e in events]

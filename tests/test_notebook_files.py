@@ -70,7 +70,8 @@ def test_each_lesson_has_goals_one_title_practice_a_recap_and_links(path: Path) 
         exercise = next(cell for cell in reversed(notebook.cells[:i]) if cell.cell_type == "markdown")
         assert re.search(r"Exercise|\*\*\d\.\*\*", exercise.source), "a solution follows its exercise"
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
-    assert "connect()" in first_code.source or "workshop.start()" in first_code.source
+    # Where chat runs; a workshop notebook first says it is sandbox-only (with IVS_BACKEND=aws it stops there).
+    assert "connect()" in first_code.source or "require_sandbox(" in first_code.source
     number = int(path.name[:2])
     head, tail = notebook.cells[0].source, texts[-1]
     if number > 1:

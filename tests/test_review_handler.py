@@ -7,6 +7,7 @@ missing) the room's ``fallbackResult`` decides and the original message is kept.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -199,3 +200,20 @@ async def test_failing_handler_applies_the_fallback_result(sandbox: Sandbox, ivs
         else:
             assert (first["Type"], first["ErrorCode"], first["RequestId"]) == ("ERROR", 406, "r1")
         await barrier(ivschat, arn, alice, bob)
+
+
+async def test_an_unregistered_lambda_is_reported_once_per_arn(sandbox: Sandbox, ivschat: Any,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Every message of a busy room meets the missing function; the log says so once, with the fix."""
+    caplog.set_level(logging.WARNING, logger="ivs_widgets.sandbox.review")
+    other = LAMBDA.replace(":review", ":other-review")
+    rooms = [_room(ivschat), _room(ivschat), _room(ivschat, uri=other)]
+    for arn in rooms:
+        async with await join(sandbox, arn, "alice") as alice:
+            for n in range(8):
+                await say(alice, f"hello {n}")
+            assert [(await next_frame(alice))["Content"] for _ in range(8)] == [f"hello {n}" for n in range(8)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ivs_widgets.sandbox.review"]
+    assert len(lines) == 2, lines
+    assert LAMBDA in lines[0] and other in lines[1]
+    assert "fallbackResult (ALLOW)" in lines[0] and "backend.review_handler" in lines[0]

@@ -40,7 +40,8 @@ from ivs_widgets.sandbox.ivs.models import PLAYBACK_PATH, VideoControlPlane
 from ivs_widgets.sandbox.ivs.streams import LiveStreams
 from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
-from ivs_widgets.sandbox.logs.models import ChatLogs
+from ivs_widgets.sandbox.logs.models import ChatLogs, delivery_delays
+from ivs_widgets.sandbox.logs.sinks_aws import DestinationApis
 from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
 from ivs_widgets.sandbox.messaging.models import MessagingService
 from ivs_widgets.sandbox.messaging.review import ReviewHandler
@@ -76,7 +77,11 @@ class Sandbox:
         self.ssl_context = ssl_context or (self.certificate.server_context() if self.certificate else None)
         quotas = RateQuotas(self.config)  # one set of windows: DeleteMessage counts API and WebSocket calls
         self.messaging = MessagingService(self.state, self.config, quotas)
-        self.control = ControlPlane(self.state, self.config, live=self.messaging, quotas=quotas)
+        #: The S3 / CloudWatch Logs APIs chat logs go to (``config.s3_endpoint``, ``logs_endpoint``), if any.
+        self.log_apis = DestinationApis(self.config.region, self.config.s3_endpoint, self.config.logs_endpoint)
+        self._log_delays = delivery_delays(self.config.log_delivery_scale)
+        self.control = ControlPlane(self.state, self.config, live=self.messaging, quotas=quotas,
+                                    check_destination=self.log_apis.check)
         self.workshop = Workshop(self.control, live=self.messaging, activity=self.messaging.activity)
         #: Live streams of channels: what the ingest reports to (``stream_started`` / ``stream_ended``) and
         #: listens to (``stop_listeners``, ``metadata_listeners``).
@@ -280,7 +285,8 @@ class Sandbox:
 
     def _open_chat_logs(self) -> None:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))
-        self.chat_logs = ChatLogs(self.state, self.data_dir, loop=asyncio.get_running_loop())
+        self.chat_logs = ChatLogs(self.state, self.data_dir, apis=self.log_apis,
+                                  delays=self._log_delays, loop=asyncio.get_running_loop())
         self.messaging.listeners.append(self.chat_logs)
 
     def _write_ca_file(self) -> None:

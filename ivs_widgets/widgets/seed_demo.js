@@ -4,6 +4,13 @@
 // `new WebSocket(endpoint, token)` from the page, `JSON.parse` every frame, and send the lowercase
 // `{"action": "SEND_MESSAGE", "content", "attributes": {"username"}}` payload. Unlike the seed, every
 // string from the chat reaches the DOM through textContent only: never innerHTML.
+//
+// Where this browser cannot reach the sandbox (Binder, JupyterHub, Colab, VS Code remote: the
+// endpoint is on the kernel's loopback), the socket is a stand-in with the same events and methods
+// that the kernel opens for the page (websocket_relay.js), chosen by the player's rule (route.js).
+
+import { firstRoute, PROBE_TIMEOUT_MS } from "./route.js";
+import { relayedWebSocket } from "./websocket_relay.js";
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -30,11 +37,24 @@ function render({ model, el: root }) {
 
   let socket = null;
   let closedByView = false;
+  let route = firstRoute(model.get("endpoint")); // "direct", "relay", or "try" directly, relayed if that fails
+  let relay = null; // the relayed WebSocket class of this view, made on first use
+  let problem = ""; // why the socket failed, when the kernel knows
 
-  function setState(state) {
-    status.textContent = `WebSocket from this page: ${state} (${model.get("endpoint")})`;
+  function setState(state, detail = "") {
+    const relayed = route === "relay" ? " · relayed by the kernel" : "";
+    status.textContent = `WebSocket from this page: ${state}${detail ? `: ${detail}` : ""} (${model.get("endpoint")})`
+      + relayed;
     model.set("state", state);
+    if (state === "open") {
+      box.dataset.route = route;
+      model.set("route_in_use", route);
+    }
     model.save_changes();
+  }
+
+  function askForToken() {
+    model.send({ action: "token" }); // "your backend" mints one (processed when the kernel is idle)
   }
 
   function show(data) {
@@ -56,13 +76,31 @@ function render({ model, el: root }) {
 
   function connect(token) {
     setState("connecting");
-    socket = new WebSocket(model.get("endpoint"), token);  // the token is the only subprotocol
-    socket.onopen = () => setState("open");
+    const Socket = route === "relay" ? (relay ??= relayedWebSocket(model)).WebSocket : WebSocket;
+    socket = new Socket(model.get("endpoint"), token);  // the token is the only subprotocol
+    if (route === "try") giveUpAfter(PROBE_TIMEOUT_MS, socket);
+    socket.onopen = () => {
+      if (route === "try") route = "direct";
+      setState("open");
+    };
     socket.onmessage = (event) => {
       const data = JSON.parse(event.data);
       if (data.Type === "MESSAGE") show(data);
     };
-    socket.onclose = () => { if (!closedByView) setState("closed"); };
+    socket.onerror = (event) => { problem = event.message || ""; }; // a browser's own socket says nothing
+    socket.onclose = (event) => {
+      if (closedByView) return;
+      if (route === "try") { // this browser cannot reach the sandbox: through the kernel, with a fresh token
+        route = "relay";
+        askForToken();
+        return;
+      }
+      setState("closed", problem || event.reason || (event.code === 1006 ? "the connection failed" : ""));
+    };
+  }
+
+  function giveUpAfter(ms, attempt) {
+    setTimeout(() => { if (attempt.readyState === WebSocket.CONNECTING) attempt.close(); }, ms);
   }
 
   function sendFromPage(content) {
@@ -86,12 +124,13 @@ function render({ model, el: root }) {
   input.addEventListener("keydown", (event) => event.stopPropagation());
   model.on("msg:custom", onCustom);
   setState("waiting for a token");
-  model.send({ action: "token" });  // "your backend" mints one (processed when the kernel is idle)
+  askForToken();
 
   return () => {
     closedByView = true;
     model.off("msg:custom", onCustom);
     if (socket) socket.close();
+    relay?.close();
   };
 }
 

@@ -11,13 +11,16 @@ kernel; this widget runs the seed's logic in the page instead, with two lessons 
   name the *token* vouches for (``Sender.Attributes``, set by your backend in CreateChatToken).
 
 The page asks the kernel for a chat token whenever it (re)connects: the kernel plays "your backend",
-and no token is ever stored in the notebook.
+and no token is ever stored in the notebook. Where the page cannot reach the sandbox (Binder,
+JupyterHub, Colab, VS Code remote), the same page code chats through a WebSocket the kernel opens
+for it (``websocket_relay.py``), chosen by the player's rule; ``route_in_use`` says which.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import ssl as ssl_module
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ import anywidget
 import traitlets
 
 from ivs_widgets.chat.room import ChatToken, TokenProvider
+from ivs_widgets.widgets.esm import bundle
+from ivs_widgets.widgets.websocket_relay import WebSocketRelay
 
 log = logging.getLogger("ivs_widgets.widgets.seed_demo")
 
@@ -36,7 +41,7 @@ STATES = ("waiting for a token", "connecting", "open", "closed")
 class SeedChatDemo(anywidget.AnyWidget):
     """``SeedChatDemo(messaging_url, token_provider, username="Ada")``: a chat page's WebSocket in the browser."""
 
-    _esm = HERE / "seed_demo.js"
+    _esm = bundle(HERE / "seed_demo.js")
     _css = HERE / "seed_demo.css"
 
     endpoint = traitlets.Unicode("").tag(sync=True)
@@ -46,9 +51,13 @@ class SeedChatDemo(anywidget.AnyWidget):
     state = traitlets.Enum(STATES, "waiting for a token", read_only=True).tag(sync=True)
     #: Set by the page: every MESSAGE its WebSocket received, as the page read it.
     received: traitlets.List[dict[str, Any]] = traitlets.List(read_only=True).tag(sync=True)
+    route_in_use = traitlets.Unicode("", read_only=True, help="'direct', or 'relay' when the page's WebSocket is "
+                                     "the kernel's (the browser cannot reach the endpoint)").tag(sync=True)
 
-    def __init__(self, endpoint: str, token_provider: TokenProvider, *, username: str = "", **kwargs: Any) -> None:
-        super().__init__(endpoint=endpoint, username=username, **kwargs)
+    def __init__(self, endpoint: str, token_provider: TokenProvider, *, username: str = "",
+                 ssl: ssl_module.SSLContext | None = None, **kwargs: Any) -> None:
+        self._relay = WebSocketRelay(lambda: self.endpoint, lambda content: self.send(content), ssl=ssl)
+        super().__init__(endpoint=endpoint, username=username, **kwargs)  # after: close() needs the relay
         self._token_provider = token_provider
         self._sent = itertools.count(1)
         self._ended = False
@@ -60,12 +69,23 @@ class SeedChatDemo(anywidget.AnyWidget):
 
     def end(self) -> None:
         """Stop minting tokens for the page (a notebook's clean-up, before the backend stops): the page
-        stays, with what it received; its WebSocket closes when the room or the sandbox goes. A page that
-        asks for a token afterwards (it asks when it is shown, answered only between cells) gets none."""
+        stays, with what it received. Its own WebSocket closes when the room or the sandbox goes; one the
+        kernel relays for it closes now. A page that asks for a token afterwards (it asks when it is shown,
+        answered only between cells) gets none."""
         self._ended = True
+        self._relay.close()
 
-    def _on_page_message(self, _widget: Any, content: dict[str, Any], _buffers: list[bytes]) -> None:
-        if content.get("action") == "token" and self._ended:
+    def close(self) -> None:
+        """Remove the page; a WebSocket the kernel relays for it closes with it."""
+        self._relay.close()
+        super().close()
+
+    def _on_page_message(self, _widget: Any, content: Any, _buffers: list[bytes]) -> None:
+        if not isinstance(content, dict):
+            log.info("SeedChatDemo: ignored a message from the page that is not an object")
+        elif str(content.get("type", "")).startswith("ws-"):
+            self._relay.handle(content)
+        elif content.get("action") == "token" and self._ended:
             log.info("SeedChatDemo: the page asked for a token after end(); none is minted")
         elif content.get("action") == "token":
             token = self._token_provider()
@@ -74,7 +94,8 @@ class SeedChatDemo(anywidget.AnyWidget):
             self.send({"action": "token", "token": token.token})
 
     def __repr__(self) -> str:
-        return f"<SeedChatDemo {self.state}, {len(self.received)} received, as {self.username!r}>"
+        relayed = ", relayed by the kernel" if self.route_in_use == "relay" else ""
+        return f"<SeedChatDemo {self.state}{relayed}, {len(self.received)} received, as {self.username!r}>"
 
 
 class _Effects(HTMLParser):

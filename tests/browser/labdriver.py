@@ -122,19 +122,30 @@ def page_errors(page: Any) -> list[str]:
 
 
 def only_the_server(page: Any, origin: str) -> list[str]:
-    """Route the page as on Binder or JupyterHub: abort every request to the kernel's machine but
-    those to ``origin`` (the Jupyter or Voila server); return the aborted URLs."""
+    """Route the page as on Binder or JupyterHub: abort every request and WebSocket to the kernel's
+    machine but those to ``origin`` (the Jupyter or Voila server); return the aborted URLs."""
     aborted: list[str] = []
+    server = urlsplit(origin)
+    schemes = (server.scheme, server.scheme.replace("http", "ws"))  # its pages, and its kernels' WebSockets
+
+    def elsewhere(address: str) -> bool:
+        url = urlsplit(address)
+        return url.hostname in KERNEL_MACHINE and (url.netloc != server.netloc or url.scheme not in schemes)
 
     def route(route: Any) -> None:
-        url = urlsplit(route.request.url)
-        if url.hostname in KERNEL_MACHINE and f"{url.scheme}://{url.netloc}" != origin:
+        if elsewhere(route.request.url):
             aborted.append(route.request.url)
             route.abort("addressunreachable")
         else:
             route.continue_()
 
+    def refuse(socket: Any) -> None:
+        """As a refused connection looks to the page: closed (1006) without ever opening."""
+        aborted.append(socket.url)
+        socket.close(code=1006)
+
     page.route("**/*", route)
+    page.route_web_socket(elsewhere, refuse)
     return aborted
 
 

@@ -1,15 +1,17 @@
-"""The live stream and its chat when the browser reaches the Jupyter server and nothing else (issue 16).
+"""The live stream, its chat and the seed demo when the browser reaches the Jupyter server and nothing
+else (issue 16).
 
 On Binder, JupyterHub, Colab or VS Code remote, ``http://127.0.0.1:<port>`` in the page is the
 viewer's own machine. Here Jupyter serves under a hub's base URL (``/user/learner/``) and the page
 is routed so that every request to the kernel's machine other than the Jupyter server's origin is
-aborted: the sandbox's stream can only arrive through the widget's comm.
+aborted: the sandbox's stream, and the seed demo's WebSocket to its messaging endpoint, can only
+travel through the widget's comm.
 
-Two pages, one per way the player finds out it must relay:
+Two pages, one per way the player and the seed demo find out they must relay:
 - JupyterLab under a host name (``jupyter.test``, mapped to loopback by Chromium, as a hub's name
-  would be): the page is not on loopback, so the player relays at once and never tries the stream.
-- Notebook 7 on ``127.0.0.1``: the player tries the stream directly, the attempt is aborted, and it
-  falls back to the relay.
+  would be): the page is not on loopback, so both relay at once and never try the sandbox.
+- Notebook 7 on ``127.0.0.1``: both try the sandbox directly, the attempts are aborted, and they
+  fall back to the relay.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from labdriver import (
 
 NOTEBOOK = "remote.ipynb"
 MESSAGE = "hello through the Jupyter server"
+FROM_PAGE = "hello from the page's relayed WebSocket"
+FROM_KERNEL = "hello to the page's relayed WebSocket"
 TIMEOUT_MS = 90_000
 CELLS = [
     "from ivs_widgets import backend as ivs\n"
@@ -40,6 +44,11 @@ CELLS = [
     'live = backend.live_stream_panel(room["arn"], "viewer", display_name="Viewer")\nlive',
     f"live.chat.send({MESSAGE!r})",
     'from ivs_widgets.widgets import PlayerPanel\nPlayerPanel(live.player.url, engine="native")',
+    'demo = backend.seed_demo(room["arn"], "page", username="Ada", display_name="Page")\n'
+    'demo.add_class("seed-demo")\ndemo',
+    "import ipywidgets as w\n"
+    'say = w.Button(description="kernel says")\nsay.add_class("kernel-say")\n'
+    f"say.on_click(lambda _: live.chat.send({FROM_KERNEL!r}))\nsay",
 ]
 FRONT_ENDS = {  # front end: (server module, host the page uses, where a notebook opens)
     "jupyterlab": ("jupyterlab", HUB_HOST, "lab/tree/{}?reset"),
@@ -64,8 +73,8 @@ def remote_notebook(request: pytest.FixtureRequest, browser: Any, page: Any,
         shut_down_kernels(page, server, NOTEBOOK)
 
 
-def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
-                                                                  remote_notebook: tuple[str, str]) -> None:
+def test_the_sandbox_stream_and_seed_demo_work_through_the_jupyter_server_alone(
+        page: Any, remote_notebook: tuple[str, str]) -> None:
     origin, notebook_url = remote_notebook
     problems = page_errors(page)
     aborted = only_the_server(page, origin)
@@ -81,10 +90,25 @@ def test_the_sandbox_stream_plays_through_the_jupyter_server_alone(page: Any,
     native.wait_for(state="visible", timeout=30_000)
     assert "only hls.js can play it through the kernel" in native.text_content()
 
+    # The seed demo's page chats both ways over a WebSocket the kernel holds for it.
+    demo = page.locator(".seed-demo")
+    page.wait_for_function("() => document.querySelector('.seed-demo .ivs-seed-status')?.textContent"
+                           ".includes(': open')", timeout=TIMEOUT_MS)
+    assert demo.locator(".ivs-seed").get_attribute("data-route") == "relay"
+    assert "relayed by the kernel" in demo.locator(".ivs-seed-status").text_content()
+    demo.locator(".ivs-seed-input").fill(FROM_PAGE)
+    demo.locator(".ivs-seed-input").press("Enter")
+    page.locator(".ivs-chat-text").get_by_text(FROM_PAGE, exact=True).wait_for(timeout=30_000)  # the kernel's panel
+    page.click(".kernel-say button, button.kernel-say")
+    demo.locator(".ivs-seed-text").get_by_text(FROM_KERNEL, exact=True).wait_for(timeout=30_000)
+
     streams = [url for url in aborted if urlsplit(url).path == "/live.m3u8"]
+    sockets = [url for url in aborted if urlsplit(url).scheme == "ws"]
     if urlsplit(origin).hostname == "127.0.0.1":
-        assert streams, "a page on loopback tries the stream directly first"
+        assert streams and sockets, "a page on loopback tries the sandbox directly first"
     else:
-        assert streams == [], "a page elsewhere goes to the relay without trying"
-    assert {urlsplit(url).path for url in aborted} <= {"/live.m3u8"}  # and never fetches a segment itself
+        assert streams == sockets == [], "a page elsewhere goes to the relay without trying"
+    # ... and never fetches a segment, or opens a second WebSocket, itself.
+    assert {urlsplit(url).path for url in aborted} <= {"/", "/live.m3u8"}
+    assert len(sockets) <= 1
     assert problems == []

@@ -70,6 +70,7 @@ def test_the_page_chats_over_its_own_websocket_and_shows_markup_as_text(lab_root
     jupyter_port = jupyterlab.rsplit(":", 1)[1]
     assert [url for url in opened if not url.startswith(f"ws://127.0.0.1:{jupyter_port}/")], \
         "the page itself opened a WebSocket to the sandbox, besides the kernel's to Jupyter"
+    assert page.get_attribute(".seed-demo .ivs-seed", "data-route") == "direct"  # it can reach the sandbox
 
     page.fill(".seed-demo .ivs-seed-input", "hello from the page")
     page.press(".seed-demo .ivs-seed-input", "Enter")

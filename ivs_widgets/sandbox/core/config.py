@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,15 @@ class SandboxConfig:
     #: Folder of the chat logs' local S3, CloudWatch Logs and Firehose destinations
     #: (None: a temporary folder, removed when the sandbox stops).
     data_dir: Path | None = None
+    #: S3 and CloudWatch Logs APIs (moto's server, MinIO, LocalStack) that chat logs go to, through boto3
+    #: with its standard credentials, instead of local folders; None: the folders. Taken from the
+    #: standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`` variables unless given.
+    s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("AWS_ENDPOINT_URL_S3") or None)
+    logs_endpoint: str | None = field(
+        default_factory=lambda: os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS") or None)
+    #: Chat logs arrive after AWS's documented delays (S3 5 min, CloudWatch Logs and Firehose 10 s)
+    #: times this (``ivs-sandbox --realistic-log-delivery [SCALE]``); None: about a second.
+    log_delivery_scale: float | None = None
     #: Workshop mode: TLS (our own CA unless ``certfile``/``keyfile`` are given) and presenter
     #: credentials of its own instead of the public ones above (see ``ivs_widgets.sandbox.workshop``).
     workshop: bool = False

@@ -60,8 +60,9 @@ def connection_capacity(limit: int) -> int:
 class ProblemLog:
     """One warning line per kind of problem per ``interval`` seconds, saying how often it happened."""
 
-    def __init__(self, interval: float = 10.0) -> None:
+    def __init__(self, interval: float = 10.0, logger: logging.Logger = log) -> None:
         self.interval = interval
+        self.log = logger
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._counts: dict[str, int] = {}
@@ -73,7 +74,7 @@ class ProblemLog:
             if now - self._last.get(kind, float("-inf")) < self.interval:
                 return
             count, self._counts[kind], self._last[kind] = self._counts[kind], 0, now
-        log.warning("%s (%d time%s in the last %.0f s)", message, count, "" if count == 1 else "s", self.interval)
+        self.log.warning("%s (%d time%s in the last %.0f s)", message, count, "" if count == 1 else "s", self.interval)
 
 
 class SheddingSocket(socket.socket):

@@ -9,6 +9,7 @@ from different threads. With a path it writes through to sqlite, so a restart ke
 from __future__ import annotations
 
 import copy
+import heapq
 import json
 import sqlite3
 import threading
@@ -44,6 +45,8 @@ class State:
         self._resources: dict[str, dict[str, Resource]] = {
             kind: {} for kind in (*CHAT_KINDS, CHANNEL, STREAM_KEY, STREAM_SESSION)}
         self._spent_tokens: dict[str, float] = {}
+        #: (expiry, jti) of the spent tokens, soonest first: expired ones leave in O(log n), not by a scan per join.
+        self._spent_expiries: list[tuple[float, str]] = []
         self._meta: dict[str, bytes] = {}
         self._db: sqlite3.Connection | None = None
         #: Bumped by every change to a resource, so caches (the chat log sinks) know to look again.
@@ -60,11 +63,13 @@ class State:
             "PRAGMA journal_mode=WAL;"
             "CREATE TABLE IF NOT EXISTS resources (arn TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);"
             "CREATE TABLE IF NOT EXISTS spent_tokens (jti TEXT PRIMARY KEY, expires REAL NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS spent_tokens_by_expiry ON spent_tokens (expires);"
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
         )
         for arn, kind, body in self._db.execute("SELECT arn, kind, body FROM resources"):
             self._resources[kind][arn] = json.loads(body)
         self._spent_tokens = dict(self._db.execute("SELECT jti, expires FROM spent_tokens"))
+        self._spent_expiries = sorted((e, k) for k, e in self._spent_tokens.items())
         self._meta = {key: bytes(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
         self.token_secret = self.remember("token_secret", lambda: self.token_secret)
 
@@ -135,6 +140,7 @@ class State:
                 self._resources[kind].clear()
             self.generation += 1
             self._spent_tokens.clear()
+            self._spent_expiries.clear()
             if self._db is not None:
                 self._db.execute(f"DELETE FROM resources WHERE kind IN ({', '.join('?' * len(CHAT_KINDS))})",
                                  CHAT_KINDS)
@@ -146,10 +152,10 @@ class State:
         with self._lock:
             if jti in self._spent_tokens:
                 return False
-            expired = [k for k, e in self._spent_tokens.items() if e <= now]
-            for k in expired:
-                del self._spent_tokens[k]
+            while self._spent_expiries and self._spent_expiries[0][0] <= now:
+                del self._spent_tokens[heapq.heappop(self._spent_expiries)[1]]
             self._spent_tokens[jti] = expires
+            heapq.heappush(self._spent_expiries, (expires, jti))
             if self._db is not None:
                 self._db.execute("DELETE FROM spent_tokens WHERE expires <= ?", (now,))
                 self._db.execute("INSERT INTO spent_tokens VALUES (?, ?)", (jti, expires))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ivs_widgets.protocol import facts as c
@@ -68,11 +69,15 @@ class ControlPlane(Tagging):
     _tagged_kinds = (ROOM, LOGGING_CONFIGURATION)
 
     def __init__(self, state: State, config: SandboxConfig, live: LiveChat | None = None,
-                 quotas: RateQuotas | None = None) -> None:
+                 quotas: RateQuotas | None = None,
+                 check_destination: Callable[[Params], None] | None = None) -> None:
         self.state = state
         self.config = config
         self.live: LiveChat = live or NoLiveChat()
         self.quotas = quotas or RateQuotas(config)
+        #: Raises the ApiError AWS answers for a logging destination that does not exist; local
+        #: folders (the default) need no check.
+        self.check_destination = check_destination or (lambda destination: None)
 
     def call(self, operation: str, p: Params) -> Params:
         """Run ``operation`` as the API does: its rate quota first (ThrottlingException, 429, which
@@ -176,6 +181,7 @@ class ControlPlane(Tagging):
         if self.state.count(LOGGING_CONFIGURATION) >= self.config.quota_logging_configurations:
             raise errors.quota_exceeded(self.config.account_id, self.config.quota_logging_configurations,
                                         "logging configurations")
+        self.check_destination(p["destinationConfiguration"])
         config_id = formats.new_id()
         stamp = formats.iso_millis(formats.now())
         config: Resource = {
@@ -192,6 +198,8 @@ class ControlPlane(Tagging):
 
     def UpdateLoggingConfiguration(self, p: Params) -> Params:
         config = self._logging_configuration(p["identifier"])
+        if "destinationConfiguration" in p:
+            self.check_destination(p["destinationConfiguration"])
         for key in ("name", "destinationConfiguration"):
             if key in p:
                 config[key] = p[key]

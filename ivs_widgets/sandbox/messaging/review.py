@@ -2,7 +2,9 @@
 
 The service invokes the room's Lambda for every SEND_MESSAGE with a fixed event shape and applies
 its verdict. If the function is missing, raises, is slower than 200 ms or answers something
-invalid, the room's ``fallbackResult`` decides, and the original content is kept.
+invalid, the room's ``fallbackResult`` decides, and the original content is kept. A Lambda ARN with
+no Python function registered is a Lambda that fails on every message: said once per ARN, since the
+same line for each message would bury everything else in the log.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class ReviewHandlers:
     def __init__(self, timeout: float = REVIEW_HANDLER_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
         self._handlers: dict[str, ReviewHandler] = {}
+        self._reported_missing: set[str] = set()
 
     def register(self, arn: str, handler: ReviewHandler) -> None:
         self._handlers[arn] = handler
@@ -44,7 +47,7 @@ class ReviewHandlers:
         fallback = Verdict(allowed=room_handler.get("fallbackResult", "ALLOW") == "ALLOW")
         handler = self._handlers.get(room_handler["uri"])
         if handler is None:
-            log.warning("no review handler registered for %s; applying fallback", room_handler["uri"])
+            self._report_missing(room_handler["uri"], fallback)
             return fallback
         try:
             # A Lambda gets a serialised copy: editing the event must not touch the message or the token.
@@ -62,6 +65,15 @@ class ReviewHandlers:
                         room_handler["uri"], result)
             return fallback
         return verdict
+
+    def _report_missing(self, arn: str, fallback: Verdict) -> None:
+        if arn in self._reported_missing:
+            return
+        self._reported_missing.add(arn)
+        log.warning("no Python function stands in for the review handler %s: every message in its rooms gets the "
+                    "room's fallbackResult (%s), as on AWS when the Lambda fails. Register one with "
+                    "backend.review_handler(function, name) or Sandbox.register_lambda(arn, function).",
+                    arn, "ALLOW" if fallback.allowed else "DENY")
 
 
 async def _invoke(handler: ReviewHandler, event: dict[str, Any]) -> Any:
