@@ -13,9 +13,12 @@ Figures per phase:
   clock when its first frame arrived, and the encoder sends in real time: *first frame* = listed −
   PROGRAM-DATE-TIME (the segment's length plus the packaging), *last frame* = that minus the
   segment's duration (what packaging adds to the newest frame). The poll period adds up to ``--poll``.
+- with ``--player``: how far behind the ingest's clock the picture hls.js shows is, from its
+  ``playingDate`` (PROGRAM-DATE-TIME carried to the playback position): the ingest-to-screen latency.
 
     python benchmarks/ingest.py                       # 2 × 15 s per phase, 3 channels at once
     python benchmarks/ingest.py --seconds 10 --channels 2 --size 1280x720 --fps 30
+    python benchmarks/ingest.py --player              # and hls.js's distance behind the ingest
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -124,6 +129,54 @@ def phase(name: str, sandbox: psutil.Process, feeds: list[TestCardFeed], urls: l
             "encoders": encoder_cpu, "first": first, "last": last}
 
 
+PLAYER_PAGE = """<!doctype html><video id="v" muted autoplay playsinline></video>
+<script type="module">
+import Hls from "./hls.js";
+const hls = new Hls();
+hls.loadSource(new URLSearchParams(location.search).get("src"));
+hls.attachMedia(document.getElementById("v"));
+window.behind = () => hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null;
+</script>"""
+
+
+def player_latency(url: str, seconds: float) -> list[float]:
+    """How far behind the ingest's clock the picture hls.js shows is (its ``playingDate``, from
+    PROGRAM-DATE-TIME), sampled every 0.5 s in headless Chromium with hls.js's default settings."""
+    import functools
+    import http.server
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    import ivs_widgets
+
+    folder = Path(tempfile.mkdtemp(prefix="ivs-bench-"))
+    (folder / "index.html").write_text(PLAYER_PAGE)
+    (folder / "hls.js").write_bytes((Path(ivs_widgets.__file__).parent / "widgets/vendor/hls.light.min.esm.js")
+                                    .read_bytes())
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    samples: list[float] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html?src={url}")
+            page.wait_for_function("window.behind && window.behind() !== null", timeout=60_000)
+            page.wait_for_timeout(3000)  # past hls.js's start-up seek
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                samples.append(page.evaluate("window.behind()"))
+                page.wait_for_timeout(500)
+            browser.close()
+    finally:
+        server.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+    return samples
+
+
 def percentile(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
@@ -135,6 +188,8 @@ def main() -> None:
     parser.add_argument("--size", default="640x360", help="the encoders' picture (default: 640x360)")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--poll", type=float, default=0.05, help="playlist fetch period, s (default: 0.05)")
+    parser.add_argument("--player", action="store_true",
+                        help="also measure how far behind the ingest hls.js plays (headless Chromium)")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
 
@@ -156,6 +211,7 @@ def main() -> None:
             time.sleep(3)  # the new encoders start and their first segments are listed before measuring
             results.append(phase(f"{count} channel{'s' * (count > 1)}", sandbox, feeds, urls, args.seconds,
                                  args.poll))
+        behind = player_latency(urls[0], args.seconds) if args.player else []
     finally:
         for feed in feeds:
             feed.stop()
@@ -176,6 +232,11 @@ def main() -> None:
               f"{percentile(r['first'], .5):>10.2f}/{percentile(r['first'], .95):<11.2f}"
               f"{percentile(r['last'], .5):>10.2f}/{percentile(r['last'], .95):<10.2f}"
               + (f" ({len(r['first'])} segments)" if n else ""))
+
+    if behind:
+        print(f"hls.js (defaults) plays {percentile(behind, .5):.2f} s behind the ingest's clock (p50; p95 "
+              f"{percentile(behind, .95):.2f} s; {len(behind)} samples over {args.seconds:.0f} s, {len(feeds)} "
+              "channels live)")
 
 
 if __name__ == "__main__":

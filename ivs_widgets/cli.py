@@ -17,7 +17,6 @@ import asyncio
 import logging
 import shlex
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox.core import validation
 from ivs_widgets.sandbox.core.errors import ApiError
+from ivs_widgets.sandbox.ivs.rtmp import RTMP_PORT
 from ivs_widgets.sandbox.workshop.models import DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT, check_invite
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 #: LocalStack's port: tools that already talk to a local AWS stand-in often expect it.
 DEFAULT_PORT = 4566
-#: RTMP's own port, what encoders assume when a server URL names none.
-DEFAULT_INGEST_PORT = 1935
 READY = "ivs-sandbox ready"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: Tasks the banner started (kept referenced until done).
@@ -52,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messaging-port", type=int, default=0,
                         help="messaging (WebSocket) port (default: 0, a free one)")
     parser.add_argument("--ingest-port", type=int, default=None,
-                        help=f"RTMP ingest port encoders publish to, 0 picks a free one (default: {DEFAULT_INGEST_PORT}, "
+                        help=f"RTMP ingest port encoders publish to, 0 picks a free one (default: {RTMP_PORT}, "
                              "or a free one while another program holds it)")
     parser.add_argument("--region", default=c.SANDBOX_REGION, help=f"region to emulate (default: {c.SANDBOX_REGION})")
     parser.add_argument("--account-id", default=c.SANDBOX_ACCOUNT_ID,
@@ -140,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from ivs_widgets.sandbox.stream.models import StreamError
 
     sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port,
-                      ingest_port=_ingest_port(args), region=args.region,
+                      ingest_port=args.ingest_port, region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
                       certfile=args.certfile, keyfile=args.keyfile, rate_quotas=args.rate_quotas,
                       max_connections=args.max_connections, log_delivery_scale=args.log_delivery_scale)
@@ -196,18 +194,6 @@ def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url
     room_arn = rooms[0]["arn"] if rooms else sandbox.control.CreateRoom({"name": args.room_name})["arn"]
     return sandbox.workshop.open_room(room_arn, args.attendee_capabilities, args.max_tokens,
                                       playback_url=playback_url)
-
-
-def _ingest_port(args: argparse.Namespace) -> int:
-    """``--ingest-port``, or RTMP's own port when it is free (a second sandbox, or a test run beside one,
-    takes a free port rather than fail: the banner prints the URL either way)."""
-    if args.ingest_port is not None:
-        return int(args.ingest_port)
-    try:
-        with socket.create_server((args.host, DEFAULT_INGEST_PORT)):
-            return DEFAULT_INGEST_PORT
-    except OSError:
-        return 0
 
 
 def _go_live(sandbox: Sandbox) -> str:

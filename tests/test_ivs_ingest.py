@@ -331,3 +331,15 @@ def test_a_stream_with_one_track_plays_and_reports_that_track(sandbox: Sandbox, 
     finally:
         encoder.terminate()
         encoder.wait(timeout=15)
+
+
+def test_without_a_port_the_ingest_takes_rtmps_own_or_a_free_one_when_it_is_taken() -> None:
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", 1935))
+            holder.listen()
+        except OSError:
+            pass  # another program holds it already: the same case
+        with Sandbox(ingest_port=None) as sandbox:
+            assert sandbox.ingest_port not in (0, 1935)
+            assert sandbox.rtmp_url == f"rtmp://127.0.0.1:{sandbox.ingest_port}/app/"

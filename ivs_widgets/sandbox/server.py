@@ -37,6 +37,7 @@ from ivs_widgets.sandbox.ivs import playback
 from ivs_widgets.sandbox.ivs import responses as ivs_routes
 from ivs_widgets.sandbox.ivs.ingest import RtmpIngest
 from ivs_widgets.sandbox.ivs.models import PLAYBACK_PATH, VideoControlPlane
+from ivs_widgets.sandbox.ivs.rtmp import RTMP_PORT
 from ivs_widgets.sandbox.ivs.streams import LiveStreams
 from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
@@ -264,7 +265,7 @@ class Sandbox:
         # One socket: the first address the host names (websockets serves one listening socket).
         self.messaging_port = await endpoint.start(self._listen(self.config.messaging_port, problems)[0],
                                                    self.ssl_context)
-        ingest_sockets = tornado.netutil.bind_sockets(self.config.ingest_port, self.config.host)
+        ingest_sockets = self._bind_ingest()
         self.ingest_port = ingest_sockets[0].getsockname()[1]
         await self.ingest.start(ingest_sockets)
         if ready is not None:
@@ -282,6 +283,16 @@ class Sandbox:
         """Listening sockets for the host that refuse with 503, rather than spin, when descriptors run out."""
         return [descriptors.SheddingSocket.wrap(bound, problems, "sandbox out of file descriptors: raise ulimit -n")
                 for bound in tornado.netutil.bind_sockets(port, self.config.host)]
+
+    def _bind_ingest(self) -> list[socket.socket]:
+        """The RTMP ingest's sockets: ``config.ingest_port``, or with None RTMP's own port when it is free
+        (a second sandbox takes a free one rather than fail: ``rtmp_url`` says which)."""
+        if self.config.ingest_port is not None:
+            return tornado.netutil.bind_sockets(self.config.ingest_port, self.config.host)
+        try:
+            return tornado.netutil.bind_sockets(RTMP_PORT, self.config.host)
+        except OSError:
+            return tornado.netutil.bind_sockets(0, self.config.host)
 
     def _open_chat_logs(self) -> None:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))

@@ -20,6 +20,8 @@ from typing import Any
 from ivs_widgets.protocol.errors import IvsWidgetsError
 
 VERSION = 3
+#: RTMP's own port, what encoders assume when a server URL names none.
+RTMP_PORT = 1935
 HANDSHAKE_SIZE = 1536
 #: Message types (RTMP 1.0 §5.4, §7.1).
 SET_CHUNK_SIZE, ABORT, ACKNOWLEDGEMENT, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
