@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ivs_widgets.protocol import facts as c
 from ivs_widgets.sandbox.core import validation
 from ivs_widgets.sandbox.core.errors import ApiError
+from ivs_widgets.sandbox.ivs.rtmp import RTMP_PORT
 from ivs_widgets.sandbox.workshop.models import DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT, check_invite
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 4566
 READY = "ivs-sandbox ready"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: Tasks the banner started (kept referenced until done).
+_background: set[asyncio.Task[None]] = set()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"control-plane (HTTP) port, 0 picks a free one (default: {DEFAULT_PORT})")
     parser.add_argument("--messaging-port", type=int, default=0,
                         help="messaging (WebSocket) port (default: 0, a free one)")
+    parser.add_argument("--ingest-port", type=int, default=None,
+                        help=f"RTMP ingest port encoders publish to, 0 picks a free one (default: {RTMP_PORT}, "
+                             "or a free one while another program holds it)")
     parser.add_argument("--region", default=c.SANDBOX_REGION, help=f"region to emulate (default: {c.SANDBOX_REGION})")
     parser.add_argument("--account-id", default=c.SANDBOX_ACCOUNT_ID,
                         help=f"account id in ARNs (default: {c.SANDBOX_ACCOUNT_ID})")
@@ -66,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-stream", action="store_true",
                         help="also serve a live HLS test stream (clock and tone) for the player; in workshop mode "
                              "it is the room's stream")
+    parser.add_argument("--go-live", action="store_true",
+                        help="publish the built-in clock-and-tone source to a new 'test-card' channel over RTMP, "
+                             "as an encoder would, and print its playback URL")
     workshop = parser.add_argument_group("workshop", "one sandbox for a room full of attendees")
     workshop.add_argument("--workshop", action="store_true",
                           help="TLS, presenter-only credentials, and a room opened to attendees")
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     from ivs_widgets.sandbox import Sandbox  # after parsing, so that ``--help`` answers at once
     from ivs_widgets.sandbox.stream.models import StreamError
 
-    sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port, region=args.region,
+    sandbox = Sandbox(host=args.host, port=args.port, messaging_port=args.messaging_port,
+                      ingest_port=args.ingest_port, region=args.region,
                       account_id=args.account_id, state_path=args.state, workshop=args.workshop,
                       certfile=args.certfile, keyfile=args.keyfile, rate_quotas=args.rate_quotas,
                       max_connections=args.max_connections, log_delivery_scale=args.log_delivery_scale)
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(sandbox, args))
     except OSError as exc:  # most often: the port is taken
         print(f"ivs-sandbox: cannot listen on {args.host}: {exc.strerror or exc} "
-              "(choose another --port / --messaging-port, or 0 for a free one)", file=sys.stderr)
+              "(choose another --port / --messaging-port / --ingest-port, or 0 for a free one)", file=sys.stderr)
         return 1
     except StreamError as exc:
         print(f"ivs-sandbox: cannot start the test stream: {exc}", file=sys.stderr)
@@ -186,6 +196,23 @@ def _open_workshop_room(sandbox: Sandbox, args: argparse.Namespace, playback_url
                                       playback_url=playback_url)
 
 
+def _go_live(sandbox: Sandbox) -> str:
+    """Feed a new channel the built-in source; a ``test card live:`` line follows once it is playable."""
+    feed = sandbox.start_feed()
+
+    async def announce_live() -> None:
+        try:
+            await sandbox.ingest.wait_for_segments(feed.channel_arn, timeout=60)
+        except TimeoutError:
+            print(f"ivs-sandbox: the test card did not go live:\n{feed.log_tail()}", file=sys.stderr, flush=True)
+            return
+        print(f"test card live: {feed.playback_url}", flush=True)
+
+    _background.add(task := asyncio.get_running_loop().create_task(announce_live()))
+    task.add_done_callback(_background.discard)
+    return feed.channel_arn
+
+
 def _log_destinations(sandbox: Sandbox) -> str:
     """Where chat logs go when that is not simply the local folders at once."""
     apis = {"s3": "S3", "cloudWatchLogs": "CloudWatch Logs"}
@@ -201,12 +228,14 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
     lines = [
         f"control plane (ivschat, ivs): {sandbox.control_endpoint}",
         f"messaging (WebSocket):        {sandbox.messaging_endpoint}",
+        f"RTMP ingest (ivs):            {sandbox.rtmp_url}  (server; the stream key follows it)",
         f"region:                       {sandbox.region}",
         f"account:                      {sandbox.config.account_id}",
         f"state:                        {state or 'in memory (lost on exit; use --state FILE to keep it)'}",
         f"connections:                  up to {min(sandbox.connection_capacity, sandbox.config.max_connections):,} "
         f"(file descriptors: {sandbox.descriptor_limit:,}; account quota: {sandbox.config.max_connections:,})",
         *([f"test stream (HLS):            {sandbox.test_stream_url_for(args.host)}"] if args.test_stream else []),
+        *([f"test card channel:            {_go_live(sandbox)}"] if args.go_live else []),
         *([f"chat logs:                    {_log_destinations(sandbox)}"]
           if sandbox.log_apis.endpoints or sandbox.config.log_delivery_scale else []),
         "",
@@ -227,6 +256,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
             f"url:         {sandbox.control_endpoint_for(host)}",
             f"room code:   {invite['code']}",
             f"fingerprint: {sandbox.certificate.fingerprint}",
+            f"rtmp ingest: {sandbox.rtmp_url_for(host)}",
             *([f"stream:      {invite['playbackUrl']}"] if "playbackUrl" in invite else []),
             "",
         ]

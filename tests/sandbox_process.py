@@ -63,6 +63,13 @@ class Running:
                 return line.partition(":")[2].strip()
         raise AssertionError(f"ivs-sandbox printed no {label!r} line: {self.printed}")
 
+    def next_line(self, timeout: float = START_TIMEOUT) -> str:
+        """The next line printed after the ready line (what the sandbox announces later)."""
+        line = self._lines.get(timeout=timeout)
+        if line is None:
+            raise AssertionError(f"ivs-sandbox exited: {self.stderr()}")
+        return line
+
     @property
     def control_endpoint(self) -> str:
         return self.value("control plane")

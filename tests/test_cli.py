@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,20 @@ def test_a_taken_port_is_a_clear_error_not_a_traceback() -> None:
     assert result.returncode == 1
     assert "cannot listen" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_go_live_feeds_a_channel_over_the_printed_rtmp_ingest(start: Any, shell_env: Any) -> None:
+    sandbox = start("--port", "0", "--go-live")
+    assert re.fullmatch(r"rtmp://127\.0\.0\.1:\d+/app/  \(server; the stream key follows it\)",
+                        sandbox.value("RTMP ingest"))
+    channel_arn = sandbox.value("test card channel")
+    live = sandbox.next_line(timeout=60)
+    assert live.startswith("test card live: http://127.0.0.1:") and live.endswith("/live.m3u8")
+    shell_env(sandbox.environment)
+    ivs = boto3.session.Session().client("ivs")
+    channel = ivs.get_channel(arn=channel_arn)["channel"]
+    assert sandbox.value("RTMP ingest").startswith(f"rtmp://{channel['ingestEndpoint']}/app/")
+    assert ivs.get_stream(channelArn=channel_arn)["stream"]["playbackUrl"] == live.removeprefix("test card live: ")
+    with urllib.request.urlopen(channel["playbackUrl"], timeout=10) as playlist:
+        assert b"#EXTINF" in playlist.read()
+    assert sandbox.stop() == 0

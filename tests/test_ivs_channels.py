@@ -49,8 +49,10 @@ def test_create_channel_applies_the_service_defaults(sandbox: Sandbox, ivs: Any)
         "multitrackInputConfiguration": {"enabled": False, "maximumResolution": "FULL_HD", "policy": "ALLOW"},
         "tags": {},
     }
-    # AWS gives a host (<id>.global-contribute.live-video.net); the sandbox's is its own.
-    assert channel["ingestEndpoint"] == sandbox.ingest_endpoint() == "127.0.0.1"
+    # AWS gives a host (<id>.global-contribute.live-video.net, RTMPS on 443); the sandbox's is its own host
+    # and RTMP port, so rtmp://{ingestEndpoint}/app/ is the encoder's server.
+    assert channel["ingestEndpoint"] == sandbox.ingest_endpoint() == f"127.0.0.1:{sandbox.ingest_port}"
+    assert sandbox.rtmp_url == f"rtmp://{channel['ingestEndpoint']}/app/"
     assert channel["playbackUrl"] == f"{sandbox.control_endpoint}/ivs/{channel_id}/live.m3u8"
     assert channel["srt"]["endpoint"] == "127.0.0.1"
     assert re.fullmatch(r"[A-Za-z0-9]{68}", channel["srt"]["passphrase"])
@@ -303,7 +305,8 @@ def test_channels_and_keys_survive_a_restart(tmp_path: Path) -> None:
     with Sandbox(state_path=path) as second:
         ivs = second.client("ivs")
         after = ivs.get_channel(arn=kept["channel"]["arn"])["channel"]
-        assert after == {**before, "playbackUrl": second.playback_url(after["arn"].rsplit("/", 1)[1])}
+        assert after == {**before, "playbackUrl": second.playback_url(after["arn"].rsplit("/", 1)[1]),
+                         "ingestEndpoint": second.ingest_endpoint()}
         assert _body(ivs.get_stream_key(arn=kept["streamKey"]["arn"])) == {"streamKey": kept["streamKey"]}
         assert [ch["arn"] for ch in ivs.list_channels()["channels"]] == [kept["channel"]["arn"]]
 

@@ -6,7 +6,9 @@ The comm is replaced the way ipywidgets' own tests do it (their ``setup_test_com
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ import pytest
 import traitlets
 from comm.base_comm import BaseComm
 
-from ivs_widgets.widgets.player import HLS_JS, MODULES, PlayerPanel
+from ivs_widgets.widgets.cues import TextMetadataCue
+from ivs_widgets.widgets.player import HLS_JS, MAX_CUES, MODULES, PlayerPanel
 
 URL = "http://127.0.0.1:8000/live.m3u8"
 
@@ -153,7 +156,7 @@ def test_an_error_reported_by_the_browser_is_readable(panel: PlayerPanel) -> Non
     assert "error: Cannot play this stream" in repr(panel)
 
 
-@pytest.mark.parametrize(("name", "path"), [("hls.js", HLS_JS), ("relay", MODULES["relay"])])
+@pytest.mark.parametrize(("name", "path"), [("hls.js", HLS_JS), ("id3", MODULES["id3"]), ("relay", MODULES["relay"])])
 def test_a_module_is_sent_only_when_a_browser_asks_for_it(panel: PlayerPanel, name: str, path: Path) -> None:
     assert panel.comm.messages("custom") == []
     custom_from_browser(panel, {"type": "load-module", "name": name})
@@ -205,3 +208,131 @@ def test_end_of_a_player_that_never_started_shows_no_stream(panel: PlayerPanel) 
     panel.end()  # under Run All the kernel has heard nothing from the browser yet
     assert panel.url == "" and {"url": ""} in panel.comm.updates()
     assert repr(panel) == f"<PlayerPanel ended, {URL}>"
+
+
+def page_cue(text: str, start: float, **fields: Any) -> dict[str, Any]:
+    """A cue as the page sends it when playback reaches an ID3 text frame."""
+    return {"type": "TextMetadataCue", "text": text, "description": "", "owner": "metadata.live-video.net",
+            "startTime": start, "endTime": start, "programDateTime": "2026-01-02T03:04:05.678Z", **fields}
+
+
+def cue_from_browser(panel: PlayerPanel, cue: Any, view: str = "view-a") -> None:
+    custom_from_browser(panel, {"type": "cue", "view": view, "cue": cue})
+
+
+def test_cues_reach_python_in_the_order_they_played(panel: PlayerPanel) -> None:
+    seen: list[TextMetadataCue] = []
+    panel.on_metadata(seen.append)
+    for number, text in enumerate(["quiz: 2 + 2?", "<b>not html</b>", "ünïcödé ✓"]):
+        cue_from_browser(panel, page_cue(text, 10.0 + number))
+
+    assert [cue["text"] for cue in panel.cues] == ["quiz: 2 + 2?", "<b>not html</b>", "ünïcödé ✓"]
+    assert seen == panel.cues
+    assert seen[0] == {"type": "TextMetadataCue", "text": "quiz: 2 + 2?", "description": "",
+                       "owner": "metadata.live-video.net", "startTime": 10.0, "endTime": 10.0,
+                       "programDateTime": "2026-01-02T03:04:05.678Z"}
+    assert panel.comm.updates() == []  # nothing goes back to the page
+
+
+def test_cues_can_be_observed_and_are_read_only(panel: PlayerPanel) -> None:
+    changes: list[int] = []
+    panel.observe(lambda change: changes.append(len(change["new"])), names="cues")
+    cue_from_browser(panel, page_cue("a", 1.0))
+    cue_from_browser(panel, page_cue("b", 2.0, programDateTime=None))  # a stream without PROGRAM-DATE-TIME
+    assert changes == [1, 2]
+    assert panel.cues[1]["programDateTime"] is None
+    with pytest.raises(traitlets.TraitError):
+        panel.cues = []
+    assert "2 cues" in repr(panel)
+
+
+@pytest.mark.parametrize("cue", [
+    None, "text", [], {}, page_cue("x", 1.0, type="TextCue"), page_cue("x", float("nan")), page_cue("x", "1"),
+    page_cue("x", True), page_cue(3, 1.0), page_cue("x", 1.0, description=None), page_cue("x" * 70_000, 1.0),
+    page_cue("x", 1.0, programDateTime="yesterday"), page_cue("x", float("inf")),
+])
+def test_a_malformed_cue_from_the_page_is_dropped(panel: PlayerPanel, cue: Any) -> None:
+    seen: list[TextMetadataCue] = []
+    panel.on_metadata(seen.append)
+    cue_from_browser(panel, cue)
+    custom_from_browser(panel, {"type": "cue", "cue": page_cue("no view", 1.0)})
+    assert panel.cues == [] and seen == []
+
+
+def test_the_owner_and_end_are_the_kits_whatever_the_page_says(panel: PlayerPanel) -> None:
+    cue_from_browser(panel, page_cue("x", 4.5, owner="<img src=x>", endTime=99, extra="ignored"))
+    assert panel.cues == [{"type": "TextMetadataCue", "text": "x", "description": "",
+                           "owner": "metadata.live-video.net", "startTime": 4.5, "endTime": 4.5,
+                           "programDateTime": "2026-01-02T03:04:05.678Z"}]
+
+
+def test_a_callback_that_raises_does_not_break_the_panel(panel: PlayerPanel, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+
+    def broken(cue: TextMetadataCue) -> None:
+        raise ValueError(f"cannot handle {cue['text']}")
+
+    panel.on_metadata(broken)
+    panel.on_metadata(lambda cue: seen.append(cue["text"]))
+    with caplog.at_level(logging.WARNING, logger="ivs_widgets.widgets.cues"):
+        for text in ("one", "two", "three"):
+            cue_from_browser(panel, page_cue(text, 1.0))
+    assert seen == ["one", "two", "three"]  # the next callback still runs, every time
+    assert len(panel.cues) == 3
+    [record] = caplog.records  # reported once, with its traceback
+    assert "broken" in record.getMessage() and "cannot handle one" in caplog.text
+    from_browser(panel, state="playing", position=2.0)  # the panel still hears from the page
+    assert panel.state == "playing"
+
+
+def test_a_callback_can_be_removed(panel: PlayerPanel) -> None:
+    seen: list[TextMetadataCue] = []
+    panel.on_metadata(seen.append)
+    cue_from_browser(panel, page_cue("one", 1.0))
+    panel.on_metadata(seen.append, remove=True)
+    panel.on_metadata(print, remove=True)  # never registered: nothing to do
+    cue_from_browser(panel, page_cue("two", 2.0))
+    assert [cue["text"] for cue in seen] == ["one"]
+    with pytest.raises(TypeError, match="callable"):
+        panel.on_metadata("not a function")  # type: ignore[arg-type]
+
+
+def test_a_panel_shown_twice_counts_each_cue_once(panel: PlayerPanel) -> None:
+    """Each view plays the stream on its own: the first view that reports is heard until it closes."""
+    cue_from_browser(panel, page_cue("one", 1.0), view="first")
+    cue_from_browser(panel, page_cue("one", 7.0), view="second")
+    custom_from_browser(panel, {"type": "view-closed", "view": "second"})  # not the one heard: no change
+    cue_from_browser(panel, page_cue("two", 2.0), view="first")
+    cue_from_browser(panel, page_cue("two", 8.0), view="second")
+    custom_from_browser(panel, {"type": "view-closed", "view": "first"})
+    cue_from_browser(panel, page_cue("three", 9.0), view="second")
+    assert [(cue["text"], cue["startTime"]) for cue in panel.cues] == [("one", 1.0), ("two", 2.0), ("three", 9.0)]
+
+
+def test_cues_keep_the_latest(panel: PlayerPanel) -> None:
+    for number in range(MAX_CUES + 5):
+        cue_from_browser(panel, page_cue(str(number), float(number)))
+    assert len(panel.cues) == MAX_CUES
+    assert panel.cues[0]["text"] == "5" and panel.cues[-1]["text"] == str(MAX_CUES + 4)
+
+
+def test_waiting_for_a_cue_without_a_browser_gives_up(panel: PlayerPanel) -> None:
+    """No page shows this panel (under nbval, in a script): nothing can arrive, so the wait ends."""
+    assert panel.wait_for_cue("quiz", timeout=0.1) is None
+
+
+def test_waiting_for_a_cue_returns_it_once_playback_reaches_it(panel: PlayerPanel) -> None:
+    custom_from_browser(panel, {"type": "view-opened", "view": "view-a"})
+    cue_from_browser(panel, page_cue("earlier", 1.0))
+    assert panel.wait_for_cue("earlier")["startTime"] == 1.0  # type: ignore[index]
+    # A page that opens and a cue that arrives during the wait (comms over subshells: another thread).
+    def page() -> None:
+        custom_from_browser(panel, {"type": "view-opened", "view": "view-b"})
+        cue_from_browser(panel, page_cue("quiz", 5.0))
+
+    later = threading.Thread(target=page)
+    later.start()
+    cue = panel.wait_for_cue("quiz", timeout=60)
+    later.join()
+    assert cue is not None and cue["text"] == "quiz"
+    assert panel.wait_for_cue("never put", timeout=0.05) is None

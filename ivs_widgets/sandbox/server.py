@@ -27,13 +27,17 @@ import tornado.netutil
 
 from ivs_widgets.loop_thread import LoopThread
 from ivs_widgets.protocol import facts as c
+from ivs_widgets.protocol import formats
 from ivs_widgets.sandbox.core import descriptors, tls
 from ivs_widgets.sandbox.core.config import SandboxConfig, host_for_url
 from ivs_widgets.sandbox.core.operations import application
 from ivs_widgets.sandbox.core.quotas import RateQuotas
-from ivs_widgets.sandbox.core.state import State
+from ivs_widgets.sandbox.core.state import CHANNEL, State
+from ivs_widgets.sandbox.ivs import playback
 from ivs_widgets.sandbox.ivs import responses as ivs_routes
+from ivs_widgets.sandbox.ivs.ingest import RtmpIngest
 from ivs_widgets.sandbox.ivs.models import PLAYBACK_PATH, VideoControlPlane
+from ivs_widgets.sandbox.ivs.rtmp import RTMP_PORT
 from ivs_widgets.sandbox.ivs.streams import LiveStreams
 from ivs_widgets.sandbox.ivschat import responses as ivschat_routes
 from ivs_widgets.sandbox.ivschat.models import ControlPlane
@@ -42,7 +46,8 @@ from ivs_widgets.sandbox.logs.sinks_aws import DestinationApis
 from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
 from ivs_widgets.sandbox.messaging.models import MessagingService
 from ivs_widgets.sandbox.messaging.review import ReviewHandler
-from ivs_widgets.sandbox.stream.models import HlsTestStream
+from ivs_widgets.sandbox.stream.feed import TestCardFeed
+from ivs_widgets.sandbox.stream.models import HlsTestStream, StreamError
 from ivs_widgets.sandbox.workshop import routes as workshop_routes
 from ivs_widgets.sandbox.workshop.models import Workshop
 
@@ -84,8 +89,14 @@ class Sandbox:
         self.streams = LiveStreams(self.state)
         #: The ``ivs`` control plane (channels, stream keys, streams), its endpoints given by this sandbox.
         self.video = VideoControlPlane(self.state, self.config, self.streams, endpoints=self)
+        #: The RTMP ingest (encoders publish here) and each live channel's HLS packager.
+        self.ingest = RtmpIngest(self.streams)
+        self.streams.stop_listeners.append(self.ingest.drop)
+        self.streams.metadata_listeners.append(self.ingest.put_metadata)
         self.port = 0
         self.messaging_port = 0
+        self.ingest_port = 0
+        self._feeds: list[TestCardFeed] = []
         self._thread = LoopThread("ivs-sandbox")
         #: The soft file-descriptor limit, raised to the hard limit where the platform allows.
         self.descriptor_limit = descriptors.raise_limit()
@@ -124,8 +135,21 @@ class Sandbox:
         return self.config.region
 
     def ingest_endpoint(self) -> str:
-        """Where encoders send a channel's video (``ingestEndpoint``): this sandbox's host (AWS gives a host too)."""
+        """Where encoders send a channel's video (``ingestEndpoint``): this sandbox's host and RTMP port, so
+        ``rtmp://{ingestEndpoint}/app/`` is the encoder's server (AWS gives a host, the port being 443)."""
+        return f"{self.ingest_host()}:{self.ingest_port}"
+
+    def ingest_host(self) -> str:
         return host_for_url(self.config.host)
+
+    @property
+    def rtmp_url(self) -> str:
+        """The encoder's server (OBS: Settings → Stream → Server); the stream key goes after it."""
+        return self.rtmp_url_for(self.config.host)
+
+    def rtmp_url_for(self, host: str) -> str:
+        """The RTMP server under another name of this machine (its address on the network)."""
+        return f"rtmp://{host_for_url(host)}:{self.ingest_port}/app/"
 
     def playback_url(self, channel_id: str) -> str:
         """A channel's playback URL (``playbackUrl``): its live playlist on this sandbox's HTTP port."""
@@ -180,6 +204,34 @@ class Sandbox:
         assert self._stream is not None, "the test stream is not running"
         return self._stream.playback_url_for(host)
 
+    def go_live(self, channel_arn: str | None = None, *, timeout: float = 60) -> TestCardFeed:
+        """Publish the built-in clock-and-tone source to a channel (a new ``test-card`` channel when none is
+        given) with its stream key, as an encoder would; returns once its playbackUrl lists a segment.
+        ``feed.stop()`` (or the sandbox's ``stop()``) ends the stream."""
+        async def start() -> TestCardFeed:
+            return self.start_feed(channel_arn)
+
+        feed = self.run(start())
+        try:
+            self.run(self.ingest.wait_for_segments(feed.channel_arn, timeout=timeout), timeout=timeout + 5)
+        except TimeoutError:
+            feed.stop()
+            raise StreamError(f"channel {feed.channel_arn} did not go live within {timeout} s:\n"
+                              f"{feed.log_tail()}") from None
+        return feed
+
+    def start_feed(self, channel_arn: str | None = None) -> TestCardFeed:
+        """``go_live`` without the wait, on the sandbox's loop (the encoder dies with that thread)."""
+        if channel_arn is None:
+            channel_arn = self.video.CreateChannel({"name": "test-card"})["channel"]["arn"]
+        keys = self.video.ListStreamKeys({"channelArn": channel_arn})["streamKeys"]
+        key = (self.video.GetStreamKey({"arn": keys[0]["arn"]}) if keys
+               else self.video.CreateStreamKey({"channelArn": channel_arn}))["streamKey"]["value"]
+        channel = self.video.GetChannel({"arn": channel_arn})["channel"]
+        feed = TestCardFeed(self.rtmp_url + key, channel_arn=channel_arn, playback_url=channel["playbackUrl"])
+        self._feeds.append(feed.start())
+        return feed
+
     def register_lambda(self, arn: str, handler: ReviewHandler) -> None:
         """Stand a Python callable in for the Lambda function ``arn`` (message review handler)."""
         self.messaging.register_lambda(arn, handler)
@@ -200,7 +252,9 @@ class Sandbox:
         workshop = workshop_routes.route(self.workshop, lambda: self.certificate.trust_pem if self.certificate else None,
                                          self.messaging_endpoint_for)
         apis = [ivschat_routes.api(self.control), ivs_routes.api(self.video)]
-        self._http = tornado.httpserver.HTTPServer(application(self.config, apis, workshop),
+        video = playback.route(lambda channel_id: self.ingest.packager(
+            formats.arn(self.config.region, self.config.account_id, CHANNEL, channel_id, service="ivs")))
+        self._http = tornado.httpserver.HTTPServer(application(self.config, apis, workshop, video),
                                                    ssl_options=self.ssl_context,
                                                    max_body_size=64 * 1024 * 1024, xheaders=False)
         problems = descriptors.ProblemLog()
@@ -211,12 +265,16 @@ class Sandbox:
         # One socket: the first address the host names (websockets serves one listening socket).
         self.messaging_port = await endpoint.start(self._listen(self.config.messaging_port, problems)[0],
                                                    self.ssl_context)
+        ingest_sockets = self._bind_ingest()
+        self.ingest_port = ingest_sockets[0].getsockname()[1]
+        await self.ingest.start(ingest_sockets)
         if ready is not None:
             ready()
         try:
             await self._stopping.wait()
         finally:
             self._http.stop()
+            await self.ingest.stop()
             await endpoint.stop()
             await self._http.close_all_connections()
             self.state.close()
@@ -225,6 +283,16 @@ class Sandbox:
         """Listening sockets for the host that refuse with 503, rather than spin, when descriptors run out."""
         return [descriptors.SheddingSocket.wrap(bound, problems, "sandbox out of file descriptors: raise ulimit -n")
                 for bound in tornado.netutil.bind_sockets(port, self.config.host)]
+
+    def _bind_ingest(self) -> list[socket.socket]:
+        """The RTMP ingest's sockets: ``config.ingest_port``, or with None RTMP's own port when it is free
+        (a second sandbox takes a free one rather than fail: ``rtmp_url`` says which)."""
+        if self.config.ingest_port is not None:
+            return tornado.netutil.bind_sockets(self.config.ingest_port, self.config.host)
+        try:
+            return tornado.netutil.bind_sockets(RTMP_PORT, self.config.host)
+        except OSError:
+            return tornado.netutil.bind_sockets(0, self.config.host)
 
     def _open_chat_logs(self) -> None:
         self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="ivs-sandbox-"))
@@ -264,7 +332,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Close every connection and both endpoints, and the test stream; safe to call twice."""
+        """Close every connection and endpoint, the test stream and channel feeds; safe to call twice."""
+        for feed in self._feeds:
+            feed.stop()
+        self._feeds.clear()
         if self._stream is not None:
             self._stream.stop()
             self._stream = None

@@ -8,6 +8,12 @@
 // Player SDK loads from its CDN with WebAssembly workers and is built for IVS channels; what we
 // give up is its IVS-specific low-latency tuning.
 //
+// Timed metadata: each ID3 text frame (what PutMetadata puts into an IVS stream) reaches Python as a
+// cue when playback reaches it, not when its segment is parsed: hls.js hands over the tag's bytes
+// and time, and the cue waits on a metadata text track of this view until the video gets there.
+// Safari's own engine decodes ID3 itself into its in-band metadata track. Chrome's own engine
+// exposes no timed metadata, so "auto" uses it only where the browser surfaces it (DataCue).
+//
 // Route (route.js, the rule the seed demo's WebSocket follows too): a stream on the kernel's machine
 // (a loopback URL, like the sandbox's) is fetched by the kernel and relayed over the widget's comm
 // (relay.js) unless this browser can reach it itself; every other URL (an IVS channel's https
@@ -19,6 +25,8 @@ const REPORT_INTERVAL_MS = 500; // position and live_latency reach Python at mos
 const MODULE_LOAD_TIMEOUT_MS = 30_000;
 const HLS_MIME = "application/vnd.apple.mpegurl";
 const HAVE_METADATA = 1;
+// Where a cue comes from, as the IVS Player names metadata put with the IVS API (PutMetadata).
+const CUE_OWNER = "metadata.live-video.net";
 const LABELS = {
   idle: "No stream", loading: "Loading…", playing: "Playing", paused: "Paused", ended: "Ended",
   error: "Cannot play",
@@ -80,6 +88,11 @@ function clock(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** Whether the browser's own HLS engine can hand timed metadata to the page (Safari: DataCue). */
+function nativeSurfacesMetadata() {
+  return "DataCue" in window || "WebKitDataCue" in window;
+}
+
 function describeHlsError(data) {
   const status = data.response?.code ? `, HTTP ${data.response.code}` : "";
   return `Cannot play this stream: ${data.details}${status}.`;
@@ -105,6 +118,10 @@ function render({ model, el }) {
 
   let hls = null;
   let relay = null; // this view's relay loader, made on first use
+  let id3 = null; // the ID3 module, loaded with hls.js
+  let cueTrack = null; // this view's own metadata track: hls.js's cues wait on it for the video
+  const viewId = Math.random().toString(36).slice(2); // the kernel takes cues from one view only
+  const reportedCues = new WeakSet(); // native in-band cues already sent
   let generation = 0; // bumps on every (re)load so a slow hls.js load cannot attach a stale URL
   let lastReport = 0;
 
@@ -174,7 +191,53 @@ function render({ model, el }) {
     });
   }
 
+  /** The date of stream position ``time`` by the stream's PROGRAM-DATE-TIME, or null. */
+  function programDateTime(time) {
+    let ms = NaN;
+    if (hls) ms = (hls.playingDate?.getTime() ?? NaN) - (video.currentTime - time) * 1000;
+    else if (video.getStartDate) ms = video.getStartDate().getTime() + time * 1000;
+    return Number.isFinite(ms) ? new Date(Math.round(ms)).toISOString() : null;
+  }
+
+  function reportCue({ text, description }, startTime) {
+    const cue = {
+      type: "TextMetadataCue", text, description, owner: CUE_OWNER, startTime: round(startTime),
+      endTime: round(startTime), programDateTime: programDateTime(startTime),
+    };
+    model.send({ type: "cue", view: viewId, cue });
+  }
+
+  /** hls.js parsed ID3 tags: each text frame waits on this view's track until playback reaches it. */
+  function onMetadataParsed(_event, { samples }) {
+    cueTrack ??= video.addTextTrack("metadata", "ivs-widgets timed metadata");
+    cueTrack.mode = "hidden";
+    for (const sample of samples) {
+      for (const frame of id3.id3TextFrames(sample.data)) {
+        const known = [...cueTrack.cues].some((c) => c.startTime === sample.pts && c.frame.text === frame.text);
+        if (known) continue; // a segment loaded again
+        const cue = new VTTCue(sample.pts, sample.pts, "");
+        cue.frame = frame;
+        cue.addEventListener("enter", () => reportCue(frame, cue.startTime));
+        cueTrack.addCue(cue);
+      }
+    }
+  }
+
+  /** Safari's own engine: its in-band metadata track holds the decoded ID3 frames. */
+  function onNativeTrack({ track }) {
+    if (track.kind !== "metadata" || track === cueTrack || hls) return;
+    track.mode = "hidden";
+    track.addEventListener("cuechange", () => {
+      for (const cue of track.activeCues ?? []) {
+        if (reportedCues.has(cue) || cue.value?.key !== "TXXX" || typeof cue.value.data !== "string") continue;
+        reportedCues.add(cue);
+        reportCue({ text: cue.value.data, description: String(cue.value.info ?? "") }, cue.startTime);
+      }
+    });
+  }
+
   function detach() {
+    for (const cue of [...(cueTrack?.cues ?? [])]) cueTrack.removeCue(cue);
     if (hls) {
       hls.destroy();
       hls = null;
@@ -198,19 +261,21 @@ function render({ model, el }) {
     report({ route_in_use: route });
     const wanted = model.get("engine");
     const native = video.canPlayType(HLS_MIME) !== "";
+    const nativeFirst = native && (nativeSurfacesMetadata() || !window.MediaSource);
     if (route === "relay" && wanted === "native") {
       return fail("This stream is on the kernel's machine, which this browser cannot reach: only hls.js can play "
         + "it through the kernel. Use engine 'auto' or 'hls.js'.");
     }
-    if (route === "direct" && (wanted === "native" || (wanted === "auto" && native))) {
+    if (route === "direct" && (wanted === "native" || (wanted === "auto" && nativeFirst))) {
       if (!native) return fail("This browser cannot play HLS by itself: use engine 'auto' or 'hls.js'.");
       report({ engine_in_use: "native" });
       video.src = url;
     } else {
       let Hls;
       try {
-        const module = await loadModule(model, "hls.js");
+        const [module, id3Module] = await Promise.all([loadModule(model, "hls.js"), loadModule(model, "id3")]);
         Hls = module.default;
+        id3 = id3Module;
         if (route === "relay") relay ??= (await loadModule(model, "relay")).relayLoader(model, module.LoadStats);
       } catch (error) {
         if (current === generation) fail(`The HLS player (hls.js) could not be loaded: ${error.message}.`);
@@ -221,10 +286,14 @@ function render({ model, el }) {
         return fail("This browser can play HLS neither by itself nor with hls.js (no Media Source Extensions).");
       }
       report({ engine_in_use: "hls.js" });
-      hls = new Hls(route === "relay" ? { loader: relay.Loader } : {});
+      // hls.js's own metadata track is off: this view keeps its own (hls.js 1.7 loses the first cue
+      // of its track, which it backs with a <track> element that resets its cues when it loads).
+      const config = { enableEmsgMetadataCues: false, enableID3MetadataCues: false };
+      hls = new Hls(route === "relay" ? { ...config, loader: relay.Loader } : config);
       hls.on(Hls.Events.ERROR, (_event, data) => {
         if (data.fatal) fail(describeHlsError(data));
       });
+      hls.on(Hls.Events.FRAG_PARSING_METADATA, onMetadataParsed);
       hls.loadSource(url);
       hls.attachMedia(video);
     }
@@ -266,9 +335,11 @@ function render({ model, el }) {
   };
   for (const [name, handler] of Object.entries(modelEvents)) model.on(name, handler);
   retry.addEventListener("click", attach);
+  video.textTracks.addEventListener("addtrack", onNativeTrack);
 
   video.muted = model.get("muted");
   video.volume = model.get("volume");
+  model.send({ type: "view-opened", view: viewId });
   attach();
 
   return () => {
@@ -276,6 +347,7 @@ function render({ model, el }) {
     generation += 1;
     detach();
     relay?.close();
+    model.send({ type: "view-closed", view: viewId });
   };
 }
 

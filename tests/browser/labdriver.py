@@ -7,6 +7,7 @@ server module they start and the URL of a notebook.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -87,6 +88,25 @@ def write_notebook(path: Path, cells: list[str]) -> None:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, path)
+
+
+def record_kernel_messages(page: Any, needle: str) -> None:
+    """From the next page load on, ``window.kernelMessages`` collects each message the page sends to a
+    kernel that contains ``needle``: ``{at: performance.now(), text, positions: [currentTime of each
+    <video>]}`` as it leaves."""
+    page.add_init_script("(() => { const needle = " + json.dumps(needle) + ";" + """
+      window.kernelMessages = [];
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (data) {
+        const bytes = typeof data === "string" ? null : ArrayBuffer.isView(data) ? data : new Uint8Array(data);
+        const text = bytes ? new TextDecoder().decode(bytes) : data;
+        if (text.includes(needle)) {
+          const positions = [...document.querySelectorAll("video")].map((video) => video.currentTime);
+          window.kernelMessages.push({at: performance.now(), text, positions});
+        }
+        return send.call(this, data);
+      };
+    })();""")
 
 
 def page_errors(page: Any) -> list[str]:

@@ -1,20 +1,22 @@
 """PlayerPanel in JupyterLab under real Chromium, playing the sandbox's live HLS test stream.
 
-One notebook shows four panels: the browser's own HLS engine (``auto``), hls.js (vendored, sent
-by the kernel), and a URL with no stream behind it in each engine. Next to each panel, an HTML
+One notebook shows four panels: ``auto`` (the browser's own HLS engine where it also surfaces timed
+metadata, else hls.js), hls.js (vendored, sent by the kernel), and a URL with no stream behind it in
+each engine. Next to each panel, an HTML
 line shows the panel's ``repr`` as the kernel sees it, and a button calls ``play()`` in the
 kernel: so the test sees both directions of the sync through the real page.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from labdriver import shut_down_kernels, write_notebook
+from labdriver import record_kernel_messages, shut_down_kernels, write_notebook
 
 NOTEBOOK = "player.ipynb"
 SETUP = """\
@@ -43,20 +45,6 @@ PANELS = {
     "broken-hlsjs": 'PlayerPanel(url.replace("live.m3u8", "missing.m3u8"), engine="hls.js")',
 }
 TIMEOUT_MS = 90_000
-#: Recorded in the page: when each message carrying a ``position`` report left for the kernel.
-RECORD_POSITION_REPORTS = r"""(() => {
-  window.positionReports = [];
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (data) {
-    const bytes = typeof data === "string" ? null : ArrayBuffer.isView(data) ? data : new Uint8Array(data);
-    const text = bytes ? new TextDecoder().decode(bytes) : data;
-    if (text.includes('"position"')) {
-      window.positionReports.push([performance.now(), /"comm_id":\s*"([^"]+)"/.exec(text)?.[1]]);
-    }
-    return send.call(this, data);
-  };
-})();
-"""
 
 
 def wait_until_advancing(page: Any, video: str) -> None:
@@ -98,7 +86,7 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
                                                              run_all: Any) -> None:
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.add_init_script(RECORD_POSITION_REPORTS)
+    record_kernel_messages(page, '"position"')  # when each position report leaves for the kernel
     outside: list[str] = []  # the page must play with nothing fetched from beyond loopback
     page.on("request", lambda request: outside.append(request.url)
             if urlsplit(request.url).hostname not in (None, "127.0.0.1") else None)
@@ -107,7 +95,9 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
     for name in ("auto-engine", "hlsjs-engine"):
         wait_until_advancing(page, f".{name} video")
 
-    native = page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''")
+    # "auto" takes the browser's own engine where it also surfaces timed metadata (Safari), else hls.js.
+    native = page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''"
+                           " && ('DataCue' in window || 'WebKitDataCue' in window || !window.MediaSource)")
     assert page.get_attribute(".auto-engine", "data-engine") == ("native" if native else "hls.js")
     assert page.get_attribute(".hlsjs-engine", "data-engine") == "hls.js"
     for name in ("auto-engine", "hlsjs-engine"):  # the page is on loopback too: it fetches the stream itself
@@ -134,6 +124,7 @@ def test_player_panels_play_the_sandbox_stream_in_jupyterlab(page: Any, jupyterl
     assert problems == []
     assert outside == []
     # Position/latency reports are throttled to 2 a second (plus one sent at once on pause).
-    reports = page.evaluate("() => window.positionReports")
+    reports = [[message["at"], re.search(r'"comm_id":\s*"([^"]+)"', message["text"])[1]]
+               for message in page.evaluate("() => window.kernelMessages")]
     assert len({comm for _, comm in reports}) >= 2, reports
     assert most_reports_in_one_second(reports) <= 3, reports

@@ -22,6 +22,9 @@ class SandboxConfig:
     #: Control-plane (HTTP) port; 0 picks a free one. The messaging port defaults to a free one.
     port: int = 0
     messaging_port: int = 0
+    #: RTMP ingest port (encoders publish to ``rtmp://host:port/app/<stream key>``); 0 picks a free one,
+    #: None takes RTMP's own, 1935, or a free one while another program holds it (``ivs-sandbox``'s default).
+    ingest_port: int | None = 0
     region: str = c.SANDBOX_REGION
     account_id: str = c.SANDBOX_ACCOUNT_ID
     access_key_id: str = c.SANDBOX_ACCESS_KEY_ID

@@ -116,8 +116,9 @@ def _utf8(value: bytes, name: str) -> str:
 
 
 def application(config: SandboxConfig, apis: list[Api],
-                *extra: tuple[str, type[JsonApiHandler], dict[str, Any]]) -> tornado.web.Application:
-    """``apis`` on every path, after ``extra`` routes (the workshop's, under ``/workshop/``)."""
+                *extra: tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]) -> tornado.web.Application:
+    """``apis`` on every path, after ``extra`` routes (the workshop's under ``/workshop/``, live video's under
+    ``/ivs/``)."""
     # The raw path is routed as one string: tornado must not split the percent-encoded ARN.
     handler = {"config": config, "apis": {api.service: api for api in apis}}
     return tornado.web.Application([*extra, (r"/(.*)", OperationHandler, handler)],

@@ -52,7 +52,11 @@ class VideoEndpoints(Protocol):
     """Where a channel takes and serves video: hosts and ports are the wiring's to know."""
 
     def ingest_endpoint(self) -> str:
-        """The host encoders send to (``ingestEndpoint``, and SRT's endpoint): a host, as on AWS."""
+        """Where encoders send (``ingestEndpoint``): the RTMP server's host, and its port where not 443."""
+        ...
+
+    def ingest_host(self) -> str:
+        """The host alone (SRT's endpoint, which nothing in the sandbox listens on)."""
         ...
 
     def playback_url(self, channel_id: str) -> str:
@@ -111,10 +115,9 @@ class VideoControlPlane(Tagging):
 
     def _view(self, channel: Resource) -> Params:
         """A channel as the API answers it: where to send video and where to watch it come from the wiring."""
-        host = self.endpoints.ingest_endpoint()
-        return {**public(channel), "ingestEndpoint": host,
+        return {**public(channel), "ingestEndpoint": self.endpoints.ingest_endpoint(),
                 "playbackUrl": self.endpoints.playback_url(formats.arn_resource_id(channel["arn"])),
-                "srt": {"endpoint": host, "passphrase": channel["_srtPassphrase"]}}
+                "srt": {"endpoint": self.endpoints.ingest_host(), "passphrase": channel["_srtPassphrase"]}}
 
     def _not_found(self, resource_arn: str) -> ApiError:
         return self._missing("Resource", resource_arn)

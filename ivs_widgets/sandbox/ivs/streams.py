@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ivs_widgets.protocol import formats
@@ -84,10 +84,11 @@ class LiveStreams:
         (codec, resolution, bitrate … as the API's IngestConfiguration shape has them) is what
         GetStreamSession reports. Raises :class:`StreamRefused` for a key no channel has, or a live channel."""
         if ingest_configuration is not None:
-            validation.validate(validation.service_model("ivs").shape_for("IngestConfiguration"),
-                                ingest_configuration, "ingestConfiguration")
+            _validate(ingest_configuration)
         with self._lock:
-            key = next((k for k in self.state.all(STREAM_KEY) if hmac.compare_digest(k["value"], stream_key)), None)
+            given = stream_key.encode()  # bytes: compare_digest takes no non-ASCII str, and a key may be anything
+            key = next((k for k in self.state.all(STREAM_KEY) if hmac.compare_digest(k["value"].encode(), given)),
+                       None)
             channel = self.state.get(CHANNEL, key["channelArn"]) if key is not None else None
             if channel is None:
                 raise StreamRefused("INVALID_STREAM_KEY", "No channel has this stream key")
@@ -108,6 +109,20 @@ class LiveStreams:
             self._live[channel["arn"]] = stream
         log.info("stream %s live on %s", stream.stream_id, stream.channel_arn)
         return stream
+
+    def configured(self, stream: LiveStream, ingest_configuration: dict[str, Any]) -> None:
+        """What the encoder says of its stream once it has said it (onMetaData and the codecs' headers
+        follow ``publish``): GetStreamSession shows it. A stream no longer live is left as it ended."""
+        _validate(ingest_configuration)
+        with self._lock:
+            live = self._live.get(stream.channel_arn)
+            if live is None or live.stream_id != stream.stream_id:
+                return
+            self._live[stream.channel_arn] = replace(live, ingest_configuration=ingest_configuration)
+            session = self.state.get(STREAM_SESSION, stream.stream_id)
+            if session is not None:
+                session["ingestConfiguration"] = ingest_configuration
+                self.state.put(STREAM_SESSION, session, updated=False)
 
     def stream_ended(self, channel_arn: str, stream_id: str | None = None) -> None:
         """The encoder went away: the channel is offline and its session ends. With ``stream_id``, only
@@ -173,6 +188,11 @@ class LiveStreams:
         session["truncatedEvents"] = [_event(SESSION_ENDED, stamp), _event(STREAM_END, stamp),
                                       *session["truncatedEvents"]]
         self.state.put(STREAM_SESSION, session, updated=False)
+
+
+def _validate(ingest_configuration: dict[str, Any]) -> None:
+    validation.validate(validation.service_model("ivs").shape_for("IngestConfiguration"), ingest_configuration,
+                        "ingestConfiguration")
 
 
 def _event(name: str, stamp: str) -> dict[str, str]:

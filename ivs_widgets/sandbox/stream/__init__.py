@@ -1,1 +1,2 @@
-"""The live HLS test stream (clock and tone) the player panel plays without AWS."""
+"""The built-in clock-and-tone source: as a plain live HLS test stream the player panel plays without
+AWS (``models``), and as an encoder publishing to a channel over RTMP (``feed``)."""

@@ -149,22 +149,12 @@ class HlsTestStream:
         """The ffmpeg command line: real-time test card and tone, x264 baseline, live HLS window."""
         import imageio_ffmpeg  # imported here: only the stream needs the ffmpeg wheel
 
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-        video = f"testsrc=size={self.width}x{self.height}:rate={self.fps}"
-        if can_draw_text(ffmpeg):
-            video += (r",drawtext=text='%{localtime\:%T}':x=8:y=8:fontsize=" + str(self.height // 8)
-                      + ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=4")
-        gop = str(self.fps * self.segment_seconds)  # one keyframe per segment: each segment starts clean
         # Real time (-re), after a burst of a few segments: players get a buffer at once, and the
         # log line that follows the first playlist write comes immediately instead of a segment later.
         realtime = ["-re", "-readrate_initial_burst", str(STARTUP_SEGMENTS * self.segment_seconds)]
         return [
-            ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            *realtime, "-f", "lavfi", "-i", video,
-            *realtime, "-f", "lavfi", "-i", f"sine=frequency={self.tone_hz}:sample_rate=44100",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
-            "-pix_fmt", "yuv420p", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
-            "-c:a", "aac", "-b:a", "48k", "-ac", "1",
+            *clock_and_tone(imageio_ffmpeg.get_ffmpeg_exe(), width=self.width, height=self.height, fps=self.fps,
+                       keyframe_seconds=self.segment_seconds, tone_hz=self.tone_hz, realtime=realtime),
             "-f", "hls", "-hls_time", str(self.segment_seconds), "-hls_list_size", str(self.list_size),
             "-hls_flags", "delete_segments+independent_segments",
             "-hls_segment_filename", SEGMENT_NAME, PLAYLIST,
@@ -176,7 +166,7 @@ class HlsTestStream:
         try:
             process = self.process = subprocess.Popen(
                 self._command(), cwd=self.folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True, errors="replace", preexec_fn=_die_with_parent())
+                stderr=subprocess.PIPE, text=True, errors="replace", preexec_fn=die_with_parent())
         except OSError as exc:
             self._ffmpeg_log.append(f"cannot run ffmpeg: {exc}")
             return
@@ -222,6 +212,26 @@ class HlsTestStream:
         self._http.stop()
 
 
+def clock_and_tone(ffmpeg: str, *, width: int, height: int, fps: int, keyframe_seconds: int, tone_hz: int,
+              realtime: list[str]) -> list[str]:
+    """ffmpeg up to its output: the test card (a running wall clock where a font is found) and a sine
+    tone, encoded as x264 baseline (a keyframe every ``keyframe_seconds``) and AAC; ``realtime`` are
+    the input options that pace it (``-re`` …). The test stream and the channel feed both use it."""
+    video = f"testsrc=size={width}x{height}:rate={fps}"
+    if can_draw_text(ffmpeg):
+        video += (r",drawtext=text='%{localtime\:%T}':x=8:y=8:fontsize=" + str(height // 8)
+                  + ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=4")
+    gop = str(fps * keyframe_seconds)  # one keyframe per segment: each segment starts clean
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+        *realtime, "-f", "lavfi", "-i", video,
+        *realtime, "-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=44100",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
+        "-pix_fmt", "yuv420p", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", "48k", "-ac", "1",
+    ]
+
+
 @functools.cache
 def can_draw_text(ffmpeg: str) -> bool:
     """Whether drawtext finds a font through fontconfig; without one ffmpeg refuses the whole graph.
@@ -235,7 +245,7 @@ def can_draw_text(ffmpeg: str) -> bool:
     return probe.returncode == 0
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """On Linux, have the kernel SIGTERM ffmpeg when the thread that spawned it dies.
 
     A notebook kernel that is killed (restart, ``shutdown_kernel(now=True)``) never runs ``stop()``;
