@@ -129,6 +129,8 @@ class RtmpIngest:
             log.warning("closed %s: %s", publisher.peer, error.message)
         except Exception:  # a bug of ours: this connection ends, the sandbox and other encoders go on
             log.exception("closed %s after an unexpected error", publisher.peer)
+        except asyncio.CancelledError:  # stop(): end normally (asyncio's server reports a cancelled handler)
+            pass
         finally:
             self._connections.discard(task)
             writer.transport.abort()
