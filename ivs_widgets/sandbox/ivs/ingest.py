@@ -26,8 +26,9 @@ log = logging.getLogger("ivs_widgets.sandbox.ivs.ingest")
 
 #: The application every stream key is published under, as on IVS.
 APP = "app"
-#: A connection that sends nothing for this long (handshake included) is closed; a stream on it ends.
-IDLE_SECONDS = 10.0
+#: A connection that sends nothing for this long (handshake included) is closed and a stream on it ends: an
+#: encoder that vanished without closing its socket leaves GetStream LIVE no longer than this.
+IDLE_SECONDS = 5.0
 _STREAM_ID = 1  # the one message stream createStream hands out
 _END_COMMANDS = {"FCUnpublish", "deleteStream", "closeStream"}
 
