@@ -156,3 +156,4 @@ def test_go_live_feeds_a_channel_over_the_printed_rtmp_ingest(start: Any, shell_
     with urllib.request.urlopen(channel["playbackUrl"], timeout=10) as playlist:
         assert b"#EXTINF" in playlist.read()
     assert sandbox.stop() == 0
+    assert "Traceback" not in sandbox.stderr()  # the live stream ends quietly with the sandbox

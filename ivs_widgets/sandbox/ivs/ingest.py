@@ -26,8 +26,9 @@ log = logging.getLogger("ivs_widgets.sandbox.ivs.ingest")
 
 #: The application every stream key is published under, as on IVS.
 APP = "app"
-#: A connection that sends nothing for this long (handshake included) is closed; a stream on it ends.
-IDLE_SECONDS = 10.0
+#: A connection that sends nothing for this long (handshake included) is closed and a stream on it ends: an
+#: encoder that vanished without closing its socket leaves GetStream LIVE no longer than this.
+IDLE_SECONDS = 5.0
 _STREAM_ID = 1  # the one message stream createStream hands out
 _END_COMMANDS = {"FCUnpublish", "deleteStream", "closeStream"}
 
@@ -129,6 +130,8 @@ class RtmpIngest:
             log.warning("closed %s: %s", publisher.peer, error.message)
         except Exception:  # a bug of ours: this connection ends, the sandbox and other encoders go on
             log.exception("closed %s after an unexpected error", publisher.peer)
+        except asyncio.CancelledError:  # stop(): end normally (asyncio's server reports a cancelled handler)
+            pass
         finally:
             self._connections.discard(task)
             writer.transport.abort()
