@@ -8,10 +8,11 @@ when set (``ivs-sandbox`` exports it) instead of the region's messaging endpoint
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl as ssl_module
 import sysconfig
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,6 +21,7 @@ from ivs_widgets.chat import history
 from ivs_widgets.chat.room import ChatToken
 from ivs_widgets.colab import enable_custom_widgets
 from ivs_widgets.protocol.facts import AWS_MESSAGING_ENDPOINT, CLIENT_MAX_ATTEMPTS, MESSAGING_URL_VARIABLE
+from ivs_widgets.test_card import StreamError, TestCardFeed
 
 if TYPE_CHECKING:  # the sandbox is imported only to start one: AWS users never load the server
     from ivs_widgets.sandbox import Sandbox
@@ -94,6 +96,7 @@ class Backend(OwnsSandbox):
     _account_id: str | None = field(default=None, repr=False)
     _lambdas: Any = field(default=None, repr=False)
     _channel: dict[str, Any] | None = field(default=None, repr=False)
+    _ivs: Any = field(default=None, repr=False)
 
     def token_provider(self, room_arn: str, user_id: str, capabilities: Iterable[str] = (),
                        attributes: dict[str, str] | None = None,
@@ -260,14 +263,73 @@ class Backend(OwnsSandbox):
         """On AWS, an IVS channel of your own (type BASIC, low latency), made once and deleted by ``close()``.
         A channel costs nothing until you stream to it; until then its player shows no stream."""
         if self._channel is None:
-            ivs = self._session.client("ivs", region_name=self.region)
-            channel = ivs.create_channel(name="ivs-widgets-tutorial", type="BASIC", latencyMode="LOW")["channel"]
-            self.created.add(f"IVS channel {channel['arn']}", lambda: ivs.delete_channel(arn=channel["arn"]))
+            channel = self.ivs.create_channel(name="ivs-widgets-tutorial", type="BASIC", latencyMode="LOW")["channel"]
             print(f"No {PLAYBACK_VARIABLE}: made the IVS channel {channel['name']!r}, deleted by backend.close(). "
-                  f"Stream to it (e.g. OBS) at rtmps://{channel['ingestEndpoint']}:443/app/ with its stream key "
+                  f"Stream to it (e.g. OBS) at {self.ingest_server(channel)} with its stream key "
                   "(IVS console: Channels); streaming is billed.")
             self._channel = channel
         return self._channel
+
+    @property
+    def ivs(self) -> Any:
+        """A boto3 ``ivs`` client (live video: channels, stream keys, streams) beside ``client`` (chat), in the
+        same place: the sandbox's, or AWS's by the standard configuration (``AWS_ENDPOINT_URL_IVS`` too). On
+        AWS every channel made through it is recorded, and ``close()`` deletes it (ending its stream first)."""
+        if self._ivs is None:
+            if self.sandbox is not None:
+                self._ivs = self.sandbox.client("ivs")
+            else:
+                from ivs_widgets.aws.live import record_channels
+
+                self._ivs = self._session.client("ivs", region_name=self.region, config=_retrying())
+                record_channels(self._ivs, self.created.add)
+        return self._ivs
+
+    def delete_channels_at_close(self, name: str) -> None:
+        """On AWS, have ``close()`` (or the kernel's exit) delete the channels named ``name`` that another
+        program made, such as ``!aws ivs create-channel``: this backend did not see them made."""
+        if self.sandbox is not None:
+            return  # the sandbox's channels end with it
+        from ivs_widgets.aws.live import delete_channel
+
+        for channel in self.ivs.list_channels(filterByName=name)["channels"]:
+            self.created.add(f"IVS channel {channel['arn']}", functools.partial(delete_channel, self.ivs, channel["arn"]))
+
+    @staticmethod
+    def ingest_server(channel: Mapping[str, Any]) -> str:
+        """Where an encoder sends the channel's video (OBS: Settings → Stream → Server), the stream key going
+        after it: ``rtmps://<ingestEndpoint>:443/app/`` on AWS; a sandbox's ``ingestEndpoint`` carries its
+        port, and it takes plain ``rtmp://<ingestEndpoint>/app/``."""
+        from ivs_widgets.aws.live import ingest_server
+
+        return ingest_server(channel["ingestEndpoint"])
+
+    def go_live(self, channel: str | Mapping[str, Any], stream_key: str | None = None, *,
+                timeout: float = 60) -> TestCardFeed:
+        """Stream the built-in source (ffmpeg's test card with a running clock, and a tone) to ``channel`` (its
+        ARN, or the channel as CreateChannel returns it) with ``stream_key`` (default: the channel's own), as
+        an encoder such as OBS would. Returns once GetStream says LIVE (on the sandbox: once its playback URL
+        has video); StreamError with ffmpeg's log if it is not live within ``timeout`` seconds.
+
+        The feed's ``stop()`` (or leaving ``with feed:``, or ``close()``, or the kernel's exit) ends it.
+        On AWS it runs imageio-ffmpeg's ffmpeg on this machine, pushing RTMPS to the channel's ingest, and
+        costs what any stream does while it runs: IVS video input hours at the channel type's rate (BASIC,
+        STANDARD, ADVANCED), and video output hours for each viewer watching (see Amazon IVS pricing).
+        """
+        arn = channel if isinstance(channel, str) else channel["arn"]
+        if self.sandbox is None:
+            from ivs_widgets.aws.live import go_live
+
+            feed = go_live(self.ivs, arn, stream_key, timeout)
+        else:
+            from ivs_widgets.aws.live import stream_keys
+
+            if stream_key is not None and stream_key not in stream_keys(self.ivs, arn):
+                raise StreamError(f"that is not the stream key of channel {arn}: its ingest would refuse the stream")
+            feed = self.sandbox.go_live(arn, timeout=timeout)
+        assert feed.process is not None
+        self.created.add(f"test card stream to {arn} (ffmpeg {feed.process.pid})", feed.stop)
+        return feed
 
     def close(self) -> None:
         """Stop what this backend started. On AWS, first delete everything it created (newest first);
@@ -300,13 +362,10 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         return backend
     if kind == AWS:
         import boto3
-        from botocore.config import Config
 
         # A fresh session reads the configuration now (boto3's default one keeps what it read first).
         session = boto3.session.Session()
-        client = session.client(
-            "ivschat", region_name=region,
-            config=Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS}))
+        client = session.client("ivschat", region_name=region, config=_retrying())
         resolved = client.meta.region_name
         # The standard settings move the control plane (AWS_ENDPOINT_URL_IVSCHAT) and its trust
         # (AWS_CA_BUNDLE); the messaging endpoint follows with the same trust, so a sandbox in another
@@ -318,6 +377,13 @@ def connect(kind: str | None = None, *, region: str | None = None, **sandbox_set
         _record_created(backend)
         return backend
     raise ValueError(f"unknown backend {kind!r}: use {SANDBOX!r} (the default) or {AWS!r}")
+
+
+def _retrying() -> Any:
+    """The kit's retries for its AWS clients: throttled calls are tried again (``CLIENT_MAX_ATTEMPTS``)."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": CLIENT_MAX_ATTEMPTS})
 
 
 def _record_created(backend: Backend) -> None:

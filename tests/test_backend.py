@@ -24,6 +24,7 @@ from ivs_widgets.aws.review_lambda import zipped
 from ivs_widgets.backend import AWS, SANDBOX, Backend, connect, require_sandbox
 from ivs_widgets.chat import BackgroundChatRoom
 from ivs_widgets.sandbox import Sandbox
+from ivs_widgets.test_card import StreamError, TestCardFeed, ffmpeg_exe, output_protocols
 
 
 def test_default_is_a_running_sandbox_whose_tokens_open_chat(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,3 +326,44 @@ def test_a_workshop_notebook_on_aws_says_so_and_its_other_cells_are_skipped(monk
         require_sandbox("workshop mode")
     assert ended.value.code == 0
     assert "only the local sandbox has" in capsys.readouterr().out
+
+
+# -- going live with the built-in source -----------------------------------------------------------
+def test_the_ingest_server_is_rtmps_on_443_for_an_aws_host_and_plain_rtmp_for_an_endpoint_with_a_port() -> None:
+    aws = {"ingestEndpoint": "a1b2c3d4e5f6.global-contribute.live-video.net"}
+    assert Backend.ingest_server(aws) == "rtmps://a1b2c3d4e5f6.global-contribute.live-video.net:443/app/"
+    assert Backend.ingest_server({"ingestEndpoint": "127.0.0.1:1935"}) == "rtmp://127.0.0.1:1935/app/"
+    assert Backend.ingest_server({"ingestEndpoint": "[::1]:1935"}) == "rtmp://[::1]:1935/app/"
+
+
+def test_the_kits_ffmpeg_can_push_rtmps_and_a_protocol_it_lacks_is_a_clear_error() -> None:
+    assert {"rtmp", "rtmps"} <= output_protocols(ffmpeg_exe())
+    with pytest.raises(StreamError, match="cannot stream over nope://"):
+        TestCardFeed("nope://example.com/app/key").start()
+
+
+def test_go_live_on_the_sandbox_streams_the_test_card_until_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVS_BACKEND", raising=False)
+    with connect() as backend:
+        created = backend.ivs.create_channel(name="one-line")
+        with pytest.raises(StreamError, match="not the stream key"):
+            backend.go_live(created["channel"], "sk_us-east-1_wrongwrongwr_ongwrongwron")
+        feed = backend.go_live(created["channel"], created["streamKey"]["value"])
+        assert backend.ivs.get_stream(channelArn=created["channel"]["arn"])["stream"]["state"] == "LIVE"
+        assert feed.running and feed.rtmp_url.startswith(backend.ingest_server(created["channel"]))
+    assert not feed.running  # close() stopped it
+
+
+def test_on_aws_go_live_pushes_to_the_channels_ingest_and_close_ends_it_and_deletes_the_channel(
+        aws_backend: Backend) -> None:
+    """The sandbox stands in for AWS: its ingestEndpoint carries a port, so the feed is plain RTMP there."""
+    ivs = aws_client("ivs")
+    channel = aws_backend.ivs.create_channel(name="aws-form")["channel"]
+    with pytest.raises(StreamError, match="ffmpeg stopped before"):  # a wrong key: the ingest refuses it at once
+        aws_backend.go_live(channel["arn"], "sk_us-east-1_wrongwrongwr_ongwrongwron")
+    feed = aws_backend.go_live(channel["arn"])
+    assert ivs.get_stream(channelArn=channel["arn"])["stream"]["state"] == "LIVE"
+    assert feed.rtmp_url.startswith(f"rtmp://{channel['ingestEndpoint']}/app/sk_")
+    aws_backend.close()  # the stream is still live: close() ends it, then deletes the channel
+    assert not feed.running
+    assert ivs.list_channels()["channels"] == []

@@ -27,7 +27,7 @@ from ivs_widgets.protocol import formats
 from ivs_widgets.sandbox.ivs import fmp4, timed_metadata
 from ivs_widgets.sandbox.ivs.flv import HEADER
 from ivs_widgets.sandbox.ivs.streams import LiveStream
-from ivs_widgets.sandbox.stream.models import die_with_parent
+from ivs_widgets.test_card import die_with_parent
 
 log = logging.getLogger("ivs_widgets.sandbox.ivs.packager")
 

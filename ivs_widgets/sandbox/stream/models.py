@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import atexit
 import collections
-import ctypes
-import functools
 import logging
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import tornado.httpserver
 import tornado.netutil
 
 from ivs_widgets.loop_thread import LoopThread
-from ivs_widgets.protocol.errors import IvsWidgetsError
 from ivs_widgets.sandbox.core.config import host_for_url
 from ivs_widgets.sandbox.stream.routes import application
+from ivs_widgets.test_card import StreamError as StreamError
+from ivs_widgets.test_card import clock_and_tone, die_with_parent
 
 log = logging.getLogger("ivs_widgets.sandbox.stream")
 
@@ -41,14 +37,6 @@ SEGMENT_PREFIX = "seg"
 SEGMENT_NAME = f"{SEGMENT_PREFIX}%05d.ts"
 #: The hls muxer logs this as it flushes segment N, just after the playlist listing N-1 is in place.
 _SEGMENT_FLUSHED = re.compile(rf"Opening '{SEGMENT_PREFIX}(\d+)\.ts' for writing")
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-class StreamError(IvsWidgetsError, RuntimeError):
-    """ffmpeg could not start the stream; the message carries the end of its log."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="StreamError")
 
 
 class HlsTestStream:
@@ -210,49 +198,3 @@ class HlsTestStream:
 
             self._http.run(close(), timeout=10)
         self._http.stop()
-
-
-def clock_and_tone(ffmpeg: str, *, width: int, height: int, fps: int, keyframe_seconds: int, tone_hz: int,
-              realtime: list[str]) -> list[str]:
-    """ffmpeg up to its output: the test card (a running wall clock where a font is found) and a sine
-    tone, encoded as x264 baseline (a keyframe every ``keyframe_seconds``) and AAC; ``realtime`` are
-    the input options that pace it (``-re`` …). The test stream and the channel feed both use it."""
-    video = f"testsrc=size={width}x{height}:rate={fps}"
-    if can_draw_text(ffmpeg):
-        video += (r",drawtext=text='%{localtime\:%T}':x=8:y=8:fontsize=" + str(height // 8)
-                  + ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=4")
-    gop = str(fps * keyframe_seconds)  # one keyframe per segment: each segment starts clean
-    return [
-        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-        *realtime, "-f", "lavfi", "-i", video,
-        *realtime, "-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=44100",
-        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
-        "-pix_fmt", "yuv420p", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "48k", "-ac", "1",
-    ]
-
-
-@functools.cache
-def can_draw_text(ffmpeg: str) -> bool:
-    """Whether drawtext finds a font through fontconfig; without one ffmpeg refuses the whole graph.
-
-    Without a font the stream still shows ``testsrc``'s own running counter, just not the clock.
-    """
-    probe = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi",
-         "-i", "color=size=32x32:duration=0.04,drawtext=text=0", "-f", "null", "-"],
-        stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """On Linux, have the kernel SIGTERM ffmpeg when the thread that spawned it dies.
-
-    A notebook kernel that is killed (restart, ``shutdown_kernel(now=True)``) never runs ``stop()``;
-    without this an orphaned encoder would keep a core busy. The ctypes call is bound before the
-    fork so the child only makes one libc call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    return functools.partial(prctl, _PR_SET_PDEATHSIG, int(signal.SIGTERM))
