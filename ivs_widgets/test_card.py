@@ -165,10 +165,14 @@ class TestCardFeed:
         self.stop()
 
     def _read_log(self) -> None:
+        """Keep the end of ffmpeg's log, and reap ffmpeg once it ends (StopStream, a refused key, a signal):
+        a dead child left unreaped looks alive to whoever waits for the process's children (ipykernel's
+        shutdown does, and would then be killed before the kernel's clean-up at exit)."""
         process = self.process
         assert process is not None and process.stderr is not None
         for line in process.stderr:
             self._log.append(line.rstrip())
+        process.wait()
 
     def __repr__(self) -> str:
         return f"<TestCardFeed {'running' if self.running else 'stopped'} {self.rtmp_url.rsplit('/', 1)[0]}/…>"
