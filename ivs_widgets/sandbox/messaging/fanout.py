@@ -7,11 +7,15 @@ so the sandbox fell behind and latency grew to seconds. Here a message is serial
 sandbox's connections are server-side, so never masked, and negotiate no extension,
 ``compression=None``: every viewer gets the same bytes) and appended to each connection's queue. A
 writer goes through the waiting connections :data:`WRITES_PER_TURN` at a time, each queue in one
-write; between turns the loop reads new requests, and a message that arrives meanwhile joins the
-queues of the connections not yet written, so it shares their write instead of costing its own. A
-room that fits in one turn, with nothing queued, is written at once, as ``broadcast`` would; under
-load the writes per message fall as the load rises, and a message waits at most about one pass over the room. The bytes on the wire are
-the same frames in the same order as with ``broadcast``.
+write; between turns the loop reads new requests and runs the control plane, and a message that
+arrives meanwhile joins the queues of the connections not yet written, so it shares their write
+instead of costing its own. A room that fits in one turn, with nothing queued, is written at once, as
+``broadcast`` would; under load the writes per message fall as the load rises, and a message waits
+at most about one pass over the room. Turns follow each other without a pause: a pass over 10,000
+viewers is already about a hundred milliseconds of system calls, and resting between turns (a
+quarter of each turn, tried before) only made every viewer wait longer (``benchmarks/README.md``,
+soak at 10,000 viewers). The bytes on the wire are the same frames in the same order as with
+``broadcast``.
 
 ``broadcast``'s rules are kept, checked when the bytes are written: connections that are not OPEN
 (closing handshake started) are skipped, so are connections sending a fragmented message (with a
@@ -43,10 +47,7 @@ __all__ = ["SLOW_CONSUMER_BYTES", "SLOW_CONSUMER_REASON", "BroadcastFanOut", "Fa
 
 #: Connections written per loop turn; between turns the loop reads requests and runs other callbacks.
 WRITES_PER_TURN = 100
-#: After each turn the writer rests this fraction of the time the turn took, so fan-out takes at most
-#: 80% of the loop: requests, handshakes and the control plane keep the rest, and more messages share
-#: each write. A small room (a turn of microseconds) never waits.
-REST_PER_TURN = 0.25
+
 
 class Delivery(Protocol):
     """What the messaging service needs of a fan-out."""
@@ -82,8 +83,7 @@ class FanOut:
 
     def __init__(self) -> None:
         self._waiting: deque[RoomConnection] = deque()
-        self._write_handle: asyncio.TimerHandle | None = None
-        self._rested_at = float("-inf")
+        self._write_handle: asyncio.Handle | None = None
 
     def broadcast(self, connections: Collection[RoomConnection], text: str) -> None:
         """Send ``text`` as one text frame to every connection, with whatever else is queued for it.
@@ -113,18 +113,13 @@ class FanOut:
         connection.flush()
 
     def _schedule(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._write_handle = loop.call_at(max(loop.time(), self._rested_at), self._write_some)
+        self._write_handle = asyncio.get_running_loop().call_soon(self._write_some)
 
     def _write_some(self) -> None:
-        """Write the queues of the next few connections, then rest in proportion before the next few."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        """Write the queues of the next few connections; the next few after the loop's next turn."""
         waiting = self._waiting
         for _ in range(min(WRITES_PER_TURN, len(waiting))):
             waiting.popleft().flush()
-        finished = loop.time()
-        self._rested_at = finished + REST_PER_TURN * (finished - started)
         self._write_handle = None
         if waiting:
             self._schedule()
