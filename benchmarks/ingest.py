@@ -40,7 +40,7 @@ import boto3
 import psutil
 
 from ivs_widgets.cli import READY
-from ivs_widgets.sandbox.stream.feed import TestCardFeed
+from ivs_widgets.test_card import TestCardFeed
 
 
 def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, str], str]:

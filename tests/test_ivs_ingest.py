@@ -23,7 +23,7 @@ from mp4util import parse_emsg, top_boxes, txxx_text
 
 from ivs_widgets.sandbox import Sandbox
 from ivs_widgets.sandbox.ivs import fmp4, ingest, rtmp
-from ivs_widgets.sandbox.stream.feed import TestCardFeed
+from ivs_widgets.test_card import TestCardFeed
 
 
 @pytest.fixture(scope="module")

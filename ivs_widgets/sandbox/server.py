@@ -46,10 +46,10 @@ from ivs_widgets.sandbox.logs.sinks_aws import DestinationApis
 from ivs_widgets.sandbox.messaging.endpoint import MessagingEndpoint
 from ivs_widgets.sandbox.messaging.models import MessagingService
 from ivs_widgets.sandbox.messaging.review import ReviewHandler
-from ivs_widgets.sandbox.stream.feed import TestCardFeed
 from ivs_widgets.sandbox.stream.models import HlsTestStream, StreamError
 from ivs_widgets.sandbox.workshop import routes as workshop_routes
 from ivs_widgets.sandbox.workshop.models import Workshop
+from ivs_widgets.test_card import TestCardFeed
 
 log = logging.getLogger("ivs_widgets.sandbox")
 T = TypeVar("T")
